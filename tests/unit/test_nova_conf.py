@@ -1,0 +1,76 @@
+"""nova.conf as the nova_compute role renders it, for RHEL and Debian, read back with an INI parser."""
+
+import configparser
+
+import ansible_runner
+import pytest
+
+from conftest import ROOT, VALID_CONTRACT
+
+
+def render(tmp_path, family, **extra):
+    out = tmp_path / family
+    out.mkdir()
+    extravars = {"repo": str(ROOT), "out": str(out), "family": family,
+                 "tenrec_controlplane": VALID_CONTRACT, **extra}
+    runner_dir = tmp_path / ("runner-" + family)
+    runner_dir.mkdir()
+    result = ansible_runner.run(private_data_dir=str(runner_dir),
+                                playbook=str(ROOT / "tests/unit/playbooks/render.yml"),
+                                extravars=extravars, quiet=True,
+                                envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
+    assert result.rc == 0, result.stdout.read()
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(out / "nova.conf")
+    return conf, out
+
+
+@pytest.mark.parametrize("family", ["RedHat", "Debian"])
+def test_contract_lands_in_nova_conf(tmp_path, family):
+    conf, _ = render(tmp_path, family, bootstrap_virt_type_result="qemu")
+    c = VALID_CONTRACT
+    assert conf["DEFAULT"]["transport_url"] == c["transport_url"]
+    assert conf["DEFAULT"]["host"] == "compute-0.example.com"
+    assert conf["DEFAULT"]["my_ip"] == "192.168.24.10"
+    assert conf["DEFAULT"]["state_path"] == "/var/lib/nova"
+    assert conf["oslo_messaging_rabbit"]["rabbit_quorum_queue"] == "true"
+    assert conf["oslo_messaging_rabbit"]["ssl"] == "false"
+    assert conf["oslo_messaging_notifications"]["driver"] == "messagingv2"
+    assert conf["oslo_messaging_notifications"]["transport_url"] == c["notification_transport_url"]
+    for section in ("placement", "neutron", "cinder", "service_user"):
+        assert conf[section]["auth_url"] == c["keystone"]["internal_url"], section
+        assert conf[section]["password"] == c["service_auth"]["password"], section
+        assert conf[section]["username"] == "nova"
+        assert conf[section]["region_name"] == "regionOne"
+        assert "cafile" not in conf[section], "no CA bundle, no cafile"
+    assert conf["service_user"]["send_service_user_token"] == "true"
+    assert conf["libvirt"]["virt_type"] == "qemu"
+    assert conf["libvirt"]["cpu_mode"] == "none"
+    assert conf["vnc"]["server_listen"] == "192.168.24.10"
+    socket = {"RedHat": "unix:/run/openvswitch/db.sock", "Debian": "unix:/var/run/openvswitch/db.sock"}
+    assert conf["os_vif_ovs"]["ovsdb_connection"] == socket[family]
+
+
+def test_kvm_gets_host_model_and_overrides_win(tmp_path):
+    overrides = {"DEFAULT": {"cpu_allocation_ratio": 4.0, "debug": True},
+                 "libvirt": {"cpu_mode": "host-passthrough"}, "filter_scheduler": {"x": "y"}}
+    conf, out = render(tmp_path, "Debian", nova_compute_virt_type="kvm",
+                       nova_compute_config_overrides=overrides)
+    assert conf["libvirt"]["virt_type"] == "kvm"
+    assert conf["libvirt"]["cpu_mode"] == "host-passthrough"
+    assert conf["DEFAULT"]["cpu_allocation_ratio"] == "4.0"
+    assert conf["DEFAULT"]["debug"] == "true"
+    assert conf["filter_scheduler"]["x"] == "y"
+    extra = configparser.ConfigParser(interpolation=None)
+    extra.read(out / "nova-compute.conf")
+    assert extra["libvirt"]["virt_type"] == "kvm", "Debian's nova-compute.conf must not undo virt_type"
+
+
+def test_tls_contract_sets_cafile(tmp_path):
+    cp = dict(VALID_CONTRACT, ca_bundle="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+              transport_url="rabbit://nova:pw@rabbit:5671/?ssl=1", tls_internal=True,
+              messaging={"ssl": True}, keystone={"internal_url": "https://keystone:5000"})
+    conf, _ = render(tmp_path, "RedHat", tenrec_controlplane=cp, bootstrap_virt_type_result="kvm")
+    assert conf["placement"]["cafile"] == "/etc/nova/tenrec-ca-bundle.pem"
+    assert conf["oslo_messaging_rabbit"]["ssl_ca_file"] == "/etc/nova/tenrec-ca-bundle.pem"
+    assert conf["oslo_messaging_rabbit"]["ssl"] == "true"
