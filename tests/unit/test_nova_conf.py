@@ -27,7 +27,7 @@ def render(tmp_path, family, **extra):
 
 @pytest.mark.parametrize("family", ["RedHat", "Debian"])
 def test_contract_lands_in_nova_conf(tmp_path, family):
-    conf, _ = render(tmp_path, family, bootstrap_virt_type_result="qemu")
+    conf, _out = render(tmp_path, family, bootstrap_virt_type_result="qemu")
     c = VALID_CONTRACT
     assert conf["DEFAULT"]["transport_url"] == c["transport_url"]
     assert conf["DEFAULT"]["host"] == "compute-0.example.com"
@@ -70,7 +70,7 @@ def test_tls_contract_sets_cafile(tmp_path):
     cp = dict(VALID_CONTRACT, ca_bundle="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
               transport_url="rabbit://nova:pw@rabbit:5671/?ssl=1", tls_internal=True,
               messaging={"ssl": True}, keystone={"internal_url": "https://keystone:5000"})
-    conf, _ = render(tmp_path, "RedHat", tenrec_controlplane=cp, bootstrap_virt_type_result="kvm")
+    conf, _out = render(tmp_path, "RedHat", tenrec_controlplane=cp, bootstrap_virt_type_result="kvm")
     assert conf["placement"]["cafile"] == "/etc/nova/tenrec-ca-bundle.pem"
     assert conf["oslo_messaging_rabbit"]["ssl_ca_file"] == "/etc/nova/tenrec-ca-bundle.pem"
     assert conf["oslo_messaging_rabbit"]["ssl"] == "true"
