@@ -10,5 +10,8 @@ rm -rf "$dest" && mkdir -p "$dest"
 cd "$here"
 git ls-files --cached --others --exclude-standard | while read -r f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
   rsync -a --from0 --files-from=- "$here/" "$dest/"
+# Collections ours imports from (galaxy.yml dependencies) must sit beside it.
+deps=$(python -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__path__[0]) + "/ansible_collections")')
+ln -sfn "$deps/kubernetes" "$dest/../../kubernetes"
 cd "$dest"
 ansible-test sanity --python 3.11 --color no --skip-test pslint "$@"

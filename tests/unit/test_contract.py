@@ -8,7 +8,7 @@ import yaml
 
 from ansible_collections.tenrec.dataplane.plugins.module_utils import contract as c
 
-from conftest import ROOT
+from unit_support import ROOT
 
 SECRETS = ("Sup3rSecret", "N0tifSecret", "N0vaSecret")
 

@@ -5,7 +5,7 @@ import configparser
 import ansible_runner
 import pytest
 
-from conftest import ROOT, VALID_CONTRACT
+from unit_support import ROOT, VALID_CONTRACT
 
 
 def render(tmp_path, family, **extra):

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from conftest import ROOT
+from unit_support import ROOT
 
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
 

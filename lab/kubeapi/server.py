@@ -1,0 +1,782 @@
+"""A small, stateful Kubernetes-API-compatible server for tests and the lab.
+
+It stands in for the OpenShift API server, which cannot run here. It speaks HTTPS with its own CA,
+checks a bearer token, and implements what the collection's modules and the ``kubernetes`` client
+use: discovery, CustomResourceDefinitions (loaded from a folder of CRD YAML files or created through
+the API), CRUD with uid/resourceVersion/generation, 409 on conflicts, the status subresource,
+merge / JSON / apply patches (strategic merge answers 415 on custom resources), label and field
+selectors, watch, finalizers, ``dryRun=All``, and validation of custom resources against the CRD's
+openAPIV3Schema (pruning, null dropping, defaults, 422 with causes).
+
+Use from Python::
+
+    server = KubeAPIServer(crd_dir="../shared/crds", token="secret").start()
+    server.url, server.ca_file, server.write_kubeconfig(path)
+    server.stop()
+
+or from a shell: ``python -m kubeapi --crds DIR --state DIR`` (see ``__main__.py``).
+"""
+
+import base64
+import copy
+import datetime
+import glob
+import json
+import os
+import re
+import ssl
+import tempfile
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from .schema import normalize
+
+CORE = {
+    # plural: (kind, namespaced)
+    "namespaces": ("Namespace", False),
+    "secrets": ("Secret", True),
+    "configmaps": ("ConfigMap", True),
+    "pods": ("Pod", True),
+    "serviceaccounts": ("ServiceAccount", True),
+    "events": ("Event", True),
+}
+CRD_GROUP = "apiextensions.k8s.io"
+
+
+class ApiError(Exception):
+    """An error answered as a Kubernetes Status object."""
+
+    def __init__(self, code, reason, message, details=None):
+        super().__init__(message)
+        self.code, self.reason, self.message, self.details = code, reason, message, details
+
+    def status(self):
+        out = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class Resource:
+    """One served resource: group/version/plural, its kind, scope and (for CRs) schema."""
+
+    def __init__(self, group, version, plural, kind, namespaced, schema=None, status=False,
+                 singular=None, short_names=None, custom=False):
+        self.group, self.version, self.plural, self.kind = group, version, plural, kind
+        self.namespaced, self.schema, self.status = namespaced, schema, status
+        self.singular = singular or kind.lower()
+        self.short_names = short_names or []
+        self.custom = custom
+
+    @property
+    def api_version(self):
+        return "%s/%s" % (self.group, self.version) if self.group else self.version
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def _pointer(path):
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")] if path else []
+
+
+def json_patch(target, ops):
+    """RFC 6902 JSON patch (add, remove, replace, test, copy, move)."""
+    doc = copy.deepcopy(target)
+    for op in ops:
+        parts = _pointer(op.get("path", ""))
+        name = op.get("op")
+        if name in ("copy", "move"):
+            src = _pointer(op["from"])
+            value = _get_at(doc, src)
+            if name == "move":
+                doc = _apply_at(doc, src, "remove", None)
+            doc = _apply_at(doc, parts, "add", copy.deepcopy(value))
+        elif name == "test":
+            if _get_at(doc, parts) != op.get("value"):
+                raise ApiError(422, "Invalid", "the test operation failed at %s" % op.get("path"))
+        elif name in ("add", "remove", "replace"):
+            doc = _apply_at(doc, parts, name, op.get("value"))
+        else:
+            raise ApiError(400, "BadRequest", "unknown JSON patch op %r" % name)
+    return doc
+
+
+def _get_at(doc, parts):
+    cur = doc
+    for p in parts:
+        try:
+            cur = cur[int(p)] if isinstance(cur, list) else cur[p]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ApiError(422, "Invalid", "path /%s does not exist" % "/".join(parts))
+    return cur
+
+
+def _apply_at(doc, parts, op, value):
+    if not parts:
+        return value
+    parent = _get_at(doc, parts[:-1])
+    key = parts[-1]
+    if isinstance(parent, list):
+        idx = len(parent) if key == "-" else int(key)
+        if op == "add":
+            parent.insert(idx, value)
+        elif op == "remove":
+            parent.pop(idx)
+        else:
+            parent[idx] = value
+    elif isinstance(parent, dict):
+        if op in ("remove", "replace") and key not in parent:
+            raise ApiError(422, "Invalid", "path /%s does not exist" % "/".join(parts))
+        if op == "remove":
+            del parent[key]
+        else:
+            parent[key] = value
+    else:
+        raise ApiError(422, "Invalid", "cannot patch /%s" % "/".join(parts))
+    return doc
+
+
+_SEL = re.compile(r"^\s*(!?)([A-Za-z0-9_./-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
+
+
+def _split_selector(text):
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    if cur.strip():
+        parts.append(cur)
+    return parts
+
+
+def match_labels(labels, selector):
+    """Evaluate a label selector string (=, ==, !=, in, notin, exists, !exists)."""
+    for term in _split_selector(selector or ""):
+        m = _SEL.match(term)
+        if not m:
+            raise ApiError(400, "BadRequest", "unable to parse requirement: %r" % term)
+        neg, key, op, val, setop, values = m.groups()
+        has = key in labels
+        if setop:
+            choices = [v.strip() for v in values.split(",") if v.strip()]
+            ok = has and labels[key] in choices if setop == "in" else not (has and labels[key] in choices)
+        elif op in ("=", "=="):
+            ok = has and labels[key] == val
+        elif op == "!=":
+            ok = not has or labels[key] != val
+        else:
+            ok = has != bool(neg)
+        if not ok:
+            return False
+    return True
+
+
+def match_fields(obj, selector):
+    """Evaluate a field selector on metadata.name / metadata.namespace / type and similar."""
+    for term in _split_selector(selector or ""):
+        m = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
+        if not m:
+            raise ApiError(400, "BadRequest", "invalid field selector: %r" % term)
+        path, op, val = m.groups()
+        cur = obj
+        for p in path.split("."):
+            cur = cur.get(p) if isinstance(cur, dict) else None
+        cur = "" if cur is None else str(cur)
+        if (op == "!=") == (cur == val):
+            return False
+    return True
+
+
+class Store:
+    """All objects, their resourceVersions, and the event log that watches read."""
+
+    def __init__(self):
+        self.lock = threading.Condition()
+        self.objects = {}   # (group, plural, namespace, name) -> object
+        self.events = []    # (rv, type, (group, plural, namespace), object)
+        self.rv = 0
+
+    def next_rv(self):
+        self.rv += 1
+        return str(self.rv)
+
+
+class KubeAPIServer:
+    """The server. ``start()`` binds (port 0 picks a free one) and serves in a thread."""
+
+    def __init__(self, crd_dir=None, token="tenrec-test-token", host="127.0.0.1", port=0,
+                 state_dir=None, namespaces=("default",)):
+        self.token, self.host, self.port = token, host, port
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="tenrec-kubeapi-")
+        self.store = Store()
+        self.resources = {}  # (group, version, plural) -> Resource
+        for plural, (kind, namespaced) in CORE.items():
+            self.resources[("", "v1", plural)] = Resource("", "v1", plural, kind, namespaced)
+        self.resources[(CRD_GROUP, "v1", "customresourcedefinitions")] = Resource(
+            CRD_GROUP, "v1", "customresourcedefinitions", "CustomResourceDefinition", False, status=True)
+        for ns in namespaces:
+            self._create(self.resources[("", "v1", "namespaces")], None, {"metadata": {"name": ns}}, False)
+        if crd_dir:
+            for path in sorted(glob.glob(os.path.join(crd_dir, "*.yaml"))):
+                with open(path) as handle:
+                    for doc in yaml.safe_load_all(handle):
+                        if doc and doc.get("kind") == "CustomResourceDefinition":
+                            self.create_object(CRD_GROUP, "v1", "customresourcedefinitions", None, doc)
+        self.httpd = None
+        self.thread = None
+
+    # ----- public helpers for tests -------------------------------------------------------------
+    @property
+    def url(self):
+        return "https://%s:%d" % (self.host, self.httpd.server_address[1])
+
+    @property
+    def ca_file(self):
+        return os.path.join(self.state_dir, "ca.crt")
+
+    def start(self):
+        cert, key = self._make_certs()
+        self.httpd = ThreadingHTTPServer((self.host, self.port), _handler(self))
+        self.httpd.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            with self.store.lock:
+                self.store.lock.notify_all()
+
+    def write_kubeconfig(self, path, token=None):
+        """Write a kubeconfig for this server (context ``tenrec-lab``); return its path."""
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "tenrec-lab",
+            "clusters": [{"name": "tenrec-lab", "cluster": {"server": self.url, "certificate-authority": self.ca_file}}],
+            "users": [{"name": "tenrec-admin", "user": {"token": token or self.token}}],
+            "contexts": [{"name": "tenrec-lab", "context": {"cluster": "tenrec-lab", "user": "tenrec-admin",
+                                                            "namespace": "openstack"}}],
+        }
+        with open(path, "w") as handle:
+            yaml.safe_dump(config, handle)
+        os.chmod(path, 0o600)
+        return path
+
+    def create_object(self, group, version, plural, namespace, body):
+        """Create an object as a client would (validation included); return it."""
+        res = self._resource(group, version, plural)
+        return self._create(res, namespace, copy.deepcopy(body), False)
+
+    # ----- certificates -------------------------------------------------------------------------
+    def _make_certs(self):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+        import ipaddress
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tenrec-kubeapi-ca")])
+        ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+              .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
+              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+              .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+              .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+        key = ec.generate_private_key(ec.SECP256R1())
+        sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        if self.host not in ("127.0.0.1", "localhost"):
+            sans.append(x509.IPAddress(ipaddress.ip_address(self.host)))
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+                .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
+                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        pem = serialization.Encoding.PEM
+        os.makedirs(self.state_dir, exist_ok=True)
+        paths = {name: os.path.join(self.state_dir, name) for name in ("ca.crt", "server.crt", "server.key")}
+        with open(paths["ca.crt"], "wb") as handle:
+            handle.write(ca.public_bytes(pem))
+        with open(paths["server.crt"], "wb") as handle:
+            handle.write(cert.public_bytes(pem))
+        fd = os.open(paths["server.key"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        return paths["server.crt"], paths["server.key"]
+
+    # ----- resources ----------------------------------------------------------------------------
+    def _resource(self, group, version, plural):
+        res = self.resources.get((group, version, plural))
+        if res is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return res
+
+    def _register_crd(self, crd):
+        spec = crd["spec"]
+        names = spec["names"]
+        for key in [k for k, r in self.resources.items() if r.custom and r.group == spec["group"] and r.plural == names["plural"]]:
+            del self.resources[key]
+        for ver in spec["versions"]:
+            if not ver.get("served", True):
+                continue
+            schema = (ver.get("schema") or {}).get("openAPIV3Schema")
+            self.resources[(spec["group"], ver["name"], names["plural"])] = Resource(
+                spec["group"], ver["name"], names["plural"], names["kind"], spec.get("scope") == "Namespaced",
+                schema=schema, status="status" in (ver.get("subresources") or {}),
+                singular=names.get("singular"), short_names=names.get("shortNames"), custom=True)
+        crd.setdefault("status", {})["conditions"] = [
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted", "lastTransitionTime": _now()}]
+        crd["status"]["acceptedNames"] = names
+
+    def _unregister_crd(self, crd):
+        spec = crd["spec"]
+        for key in [k for k, r in self.resources.items() if r.custom and r.group == spec["group"]
+                    and r.plural == spec["names"]["plural"]]:
+            del self.resources[key]
+
+    def _key(self, res, namespace, name):
+        return (res.group, res.plural, namespace if res.namespaced else None, name)
+
+    def _check_namespace(self, res, namespace):
+        if res.namespaced and (None, None) != (namespace, None) and namespace is not None:
+            if ("", "namespaces", None, namespace) not in self.store.objects:
+                raise ApiError(404, "NotFound", 'namespaces "%s" not found' % namespace,
+                               {"name": namespace, "kind": "namespaces"})
+
+    def _prepare(self, res, body, old=None):
+        """Validate and normalize a body for ``res``; raise 422 with causes when invalid."""
+        body["apiVersion"] = res.api_version
+        body["kind"] = res.kind
+        meta = body.setdefault("metadata", {})
+        if res.kind == "Secret":
+            data = dict(body.get("data") or {})
+            for k, v in (body.pop("stringData", None) or {}).items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+            for k, v in data.items():
+                try:
+                    base64.b64decode(v, validate=True)
+                except Exception:
+                    raise ApiError(422, "Invalid", 'Secret "%s" is invalid: data[%s]: Invalid value: illegal base64 data'
+                                   % (meta.get("name"), k))
+            body["data"] = data
+        if res.schema is not None:
+            normalized, causes = normalize(body, res.schema)
+            if causes:
+                message = '%s.%s "%s" is invalid: [%s]' % (
+                    res.kind, res.group, meta.get("name", ""), ", ".join(c["message"] for c in causes))
+                raise ApiError(422, "Invalid", message,
+                               {"name": meta.get("name", ""), "group": res.group, "kind": res.kind, "causes": causes})
+            normalized["metadata"] = meta
+            body.clear()
+            body.update(normalized)
+        return body
+
+    def _emit(self, kind, res, obj):
+        self.store.events.append((int(obj["metadata"]["resourceVersion"]), kind,
+                                  (res.group, res.plural), copy.deepcopy(obj)))
+        del self.store.events[:-2000]
+        self.store.lock.notify_all()
+
+    def _create(self, res, namespace, body, dry_run):
+        with self.store.lock:
+            meta = body.setdefault("metadata", {})
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            name = meta.get("name")
+            if not name:
+                raise ApiError(422, "Invalid", "%s is invalid: metadata.name: Required value: name or generateName is required" % res.kind)
+            if res.namespaced:
+                namespace = namespace or meta.get("namespace") or "default"
+                self._check_namespace(res, namespace)
+                meta["namespace"] = namespace
+            else:
+                meta.pop("namespace", None)
+            key = self._key(res, namespace, name)
+            if key in self.store.objects:
+                raise ApiError(409, "AlreadyExists", '%s.%s "%s" already exists' % (res.plural, res.group, name)
+                               if res.group else '%s "%s" already exists' % (res.plural, name),
+                               {"name": name, "group": res.group, "kind": res.plural})
+            if res.status and res.custom:
+                body.pop("status", None)
+            self._prepare(res, body)
+            meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now())
+            if res.custom or res.kind == "CustomResourceDefinition":
+                meta["generation"] = 1
+            if res.kind == "CustomResourceDefinition":
+                self._register_crd(body) if not dry_run else None
+            if dry_run:
+                meta["resourceVersion"] = str(self.store.rv)
+                return body
+            meta["resourceVersion"] = self.store.next_rv()
+            self.store.objects[key] = body
+            self._emit("ADDED", res, body)
+            return copy.deepcopy(body)
+
+    def _get(self, res, namespace, name):
+        obj = self.store.objects.get(self._key(res, namespace, name))
+        if obj is None:
+            raise ApiError(404, "NotFound", '%s "%s" not found' % (
+                "%s.%s" % (res.plural, res.group) if res.group else res.plural, name),
+                {"name": name, "group": res.group, "kind": res.plural})
+        return obj
+
+    def _update(self, res, namespace, name, body, subresource, dry_run, check_rv=True):
+        with self.store.lock:
+            old = self._get(res, namespace, name)
+            meta = body.setdefault("metadata", {})
+            if meta.get("name", name) != name:
+                raise ApiError(400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)"
+                               % (meta.get("name"), name))
+            rv = meta.get("resourceVersion")
+            if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been '
+                               "modified; please apply your changes to the latest version and try again"
+                               % ("%s.%s" % (res.plural, res.group) if res.group else res.plural, name),
+                               {"name": name, "group": res.group, "kind": res.plural})
+            if subresource == "status":
+                new = copy.deepcopy(old)
+                new["status"] = body.get("status")
+            else:
+                new = body
+                if res.status:
+                    new["status"] = copy.deepcopy(old.get("status"))
+                    if new["status"] is None:
+                        new.pop("status")
+                keep = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "namespace", "managedFields")
+                for k in keep:
+                    if k in old["metadata"]:
+                        meta[k] = old["metadata"][k]
+                meta["name"] = name
+            self._prepare(res, new, old)
+            new_meta, old_meta = new["metadata"], old["metadata"]
+            if _spec_of(new) != _spec_of(old) and "generation" in old_meta:
+                new_meta["generation"] = old_meta["generation"] + 1
+            if _comparable(new) == _comparable(old):
+                new_meta["resourceVersion"] = old_meta["resourceVersion"]
+                return copy.deepcopy(old)  # no-op updates keep the resourceVersion, as the real server does
+            if dry_run:
+                return new
+            new_meta["resourceVersion"] = self.store.next_rv()
+            key = self._key(res, namespace, name)
+            if new_meta.get("deletionTimestamp") and not new_meta.get("finalizers"):
+                del self.store.objects[key]
+                self._emit("DELETED", res, new)
+                return new
+            self.store.objects[key] = new
+            if res.kind == "CustomResourceDefinition" and subresource != "status":
+                self._register_crd(new)
+            self._emit("MODIFIED", res, new)
+            return copy.deepcopy(new)
+
+    def _delete(self, res, namespace, name, dry_run):
+        with self.store.lock:
+            obj = self._get(res, namespace, name)
+            if dry_run:
+                return obj
+            key = self._key(res, namespace, name)
+            if obj["metadata"].get("finalizers"):
+                if not obj["metadata"].get("deletionTimestamp"):
+                    obj["metadata"]["deletionTimestamp"] = _now()
+                    obj["metadata"]["resourceVersion"] = self.store.next_rv()
+                    self._emit("MODIFIED", res, obj)
+                return copy.deepcopy(obj)
+            del self.store.objects[key]
+            obj["metadata"]["resourceVersion"] = self.store.next_rv()
+            if res.kind == "CustomResourceDefinition":
+                self._unregister_crd(obj)
+            if res.kind == "Namespace":
+                for k in [k for k in self.store.objects if k[2] == name]:
+                    del self.store.objects[k]
+            self._emit("DELETED", res, obj)
+            return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                    "details": {"name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"]["uid"]}}
+
+    def _list(self, res, namespace, query):
+        with self.store.lock:
+            items = [copy.deepcopy(o) for (g, p, ns, _n), o in sorted(self.store.objects.items(), key=lambda kv: str(kv[0]))
+                     if g == res.group and p == res.plural and (namespace is None or ns == namespace)
+                     and match_labels(o["metadata"].get("labels") or {}, query.get("labelSelector"))
+                     and match_fields(o, query.get("fieldSelector"))]
+            for item in items:
+                item["apiVersion"], item["kind"] = res.api_version, res.kind
+            return {"apiVersion": res.api_version, "kind": res.kind + "List",
+                    "metadata": {"resourceVersion": str(self.store.rv)}, "items": items}
+
+    def _patch(self, res, namespace, name, ctype, body, subresource, query, dry_run):
+        ctype = (ctype or "").split(";")[0].strip()
+        if ctype == "application/apply-patch+yaml":
+            manager = query.get("fieldManager")
+            if not manager:
+                raise ApiError(400, "BadRequest", "PATCH /apply requires fieldManager to be set")
+            patch = yaml.safe_load(body) or {}
+            with self.store.lock:
+                try:
+                    old = self._get(res, namespace, name)
+                except ApiError:
+                    if subresource:
+                        raise
+                    patch.setdefault("metadata", {})["name"] = name
+                    return self._create(res, namespace, patch, dry_run)
+                merged = merge_patch(old, _drop_nulls(patch))
+                merged["metadata"].pop("resourceVersion", None)
+                return self._update(res, namespace, name, merged, subresource, dry_run, check_rv=False)
+        data = json.loads(body or b"null")
+        with self.store.lock:
+            old = self._get(res, namespace, name)
+            if ctype == "application/merge-patch+json":
+                new = merge_patch(old, data)
+            elif ctype == "application/json-patch+json":
+                new = json_patch(old, data)
+            elif ctype == "application/strategic-merge-patch+json":
+                if res.custom:
+                    raise ApiError(415, "UnsupportedMediaType",
+                                   "the body of the request was in an unknown format - accepted media types "
+                                   "include: application/json-patch+json, application/merge-patch+json, "
+                                   "application/apply-patch+yaml")
+                new = merge_patch(old, data)
+            else:
+                raise ApiError(415, "UnsupportedMediaType", "unsupported patch type %r" % ctype)
+            rv_in_patch = (data.get("metadata") or {}).get("resourceVersion") if isinstance(data, dict) else None
+            if not rv_in_patch:
+                new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
+            return self._update(res, namespace, name, new, subresource, dry_run)
+
+    def _watch(self, handler, res, namespace, query):
+        since = int(query.get("resourceVersion") or 0)
+        timeout = min(float(query.get("timeoutSeconds") or 30), 300)
+        deadline = datetime.datetime.now().timestamp() + timeout
+        handler.start_chunked()
+        pending = []
+        with self.store.lock:
+            if not query.get("resourceVersion"):
+                listed = self._list(res, namespace, query)
+                pending = [("ADDED", o) for o in listed["items"]]
+                since = self.store.rv
+        try:
+            for kind, obj in pending:
+                handler.write_chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+            while True:
+                with self.store.lock:
+                    left = deadline - datetime.datetime.now().timestamp()
+                    fresh = [e for e in self.store.events if e[0] > since and e[2] == (res.group, res.plural)]
+                    if not fresh:
+                        if left <= 0 or self.httpd is None:
+                            break
+                        self.store.lock.wait(min(left, 1.0))
+                        continue
+                for rv, kind, _key, obj in fresh:
+                    since = rv
+                    meta = obj["metadata"]
+                    if namespace and meta.get("namespace") != namespace:
+                        continue
+                    if not (match_labels(meta.get("labels") or {}, query.get("labelSelector"))
+                            and match_fields(obj, query.get("fieldSelector"))):
+                        continue
+                    handler.write_chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            return
+        handler.write_chunk(b"")
+
+    # ----- discovery ----------------------------------------------------------------------------
+    def _discovery(self, parts):
+        if parts == ["version"]:
+            return {"major": "1", "minor": "31", "gitVersion": "v1.31.0-tenrec", "platform": "linux/amd64"}
+        if parts == ["api"]:
+            return {"kind": "APIVersions", "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+        if parts == ["apis"]:
+            groups = {}
+            for (g, v, _p) in self.resources:
+                if g:
+                    groups.setdefault(g, []).append(v)
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": g, "versions": [{"groupVersion": "%s/%s" % (g, v), "version": v} for v in sorted(set(vs))],
+                 "preferredVersion": {"groupVersion": "%s/%s" % (g, sorted(set(vs))[-1]), "version": sorted(set(vs))[-1]}}
+                for g, vs in sorted(groups.items())]}
+        if len(parts) == 2 and parts[0] == "apis":
+            versions = sorted({v for (g, v, _p) in self.resources if g == parts[1]})
+            if not versions:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return {"kind": "APIGroup", "apiVersion": "v1", "name": parts[1],
+                    "versions": [{"groupVersion": "%s/%s" % (parts[1], v), "version": v} for v in versions],
+                    "preferredVersion": {"groupVersion": "%s/%s" % (parts[1], versions[-1]), "version": versions[-1]}}
+        group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+        listing = []
+        for (g, v, p), res in sorted(self.resources.items()):
+            if g == group and v == version:
+                verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+                listing.append({"name": p, "singularName": res.singular, "namespaced": res.namespaced,
+                                "kind": res.kind, "verbs": verbs, "shortNames": res.short_names})
+                if res.status:
+                    listing.append({"name": p + "/status", "singularName": "", "namespaced": res.namespaced,
+                                    "kind": res.kind, "verbs": ["get", "patch", "update"]})
+        if not listing:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return {"kind": "APIResourceList", "apiVersion": "v1",
+                "groupVersion": "%s/%s" % (group, version) if group else version, "resources": listing}
+
+    # ----- routing ------------------------------------------------------------------------------
+    def handle(self, handler, method):
+        url = urlsplit(handler.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        parts = [p for p in url.path.split("/") if p]
+        if handler.headers.get("Authorization", "") != "Bearer %s" % self.token:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        if parts in (["version"], ["api"], ["apis"]) or (len(parts) == 2 and parts[0] in ("api", "apis")) \
+                or (len(parts) == 3 and parts[0] == "apis"):
+            if method != "GET":
+                raise ApiError(405, "MethodNotAllowed", "method not allowed")
+            if parts == ["api", "v1"] or len(parts) == 3 or parts == ["version"] or parts in (["api"], ["apis"]) \
+                    or (len(parts) == 2 and parts[0] == "apis"):
+                return 200, self._discovery(parts)
+        if not parts or parts[0] not in ("api", "apis"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        else:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        namespace = None
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+        plural = rest[0]
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        res = self._resource(group, version, plural)
+        if sub and not (sub == "status" and res.status):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        dry_run = query.get("dryRun") == "All"
+        body = handler.read_body()
+        if method == "GET":
+            if name:
+                with self.store.lock:
+                    obj = copy.deepcopy(self._get(res, namespace, name))
+                obj["apiVersion"], obj["kind"] = res.api_version, res.kind
+                return 200, obj
+            if query.get("watch") in ("true", "1"):
+                self._watch(handler, res, namespace, query)
+                return None, None
+            return 200, self._list(res, namespace, query)
+        if method == "POST":
+            obj = json.loads(body or b"{}")
+            return 201, self._create(res, namespace, obj, dry_run)
+        if method == "PUT":
+            return 200, self._update(res, namespace, name, json.loads(body or b"{}"), sub, dry_run)
+        if method == "PATCH":
+            existed = True
+            if handler.headers.get("Content-Type", "").startswith("application/apply-patch"):
+                with self.store.lock:
+                    existed = self._key(res, namespace, name) in self.store.objects
+            return (200 if existed else 201), self._patch(res, namespace, name, handler.headers.get("Content-Type"),
+                                                          body, sub, query, dry_run)
+        if method == "DELETE":
+            return 200, self._delete(res, namespace, name, dry_run)
+        raise ApiError(405, "MethodNotAllowed", "method not allowed")
+
+
+def _spec_of(obj):
+    """Everything but metadata and status: what bumps metadata.generation when it changes."""
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+
+
+def _comparable(obj):
+    """The object without the fields every write changes, to detect no-op writes."""
+    meta = {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion", "managedFields")}
+    return dict(obj, metadata=meta)
+
+
+def _drop_nulls(value):
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def _handler(server):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):  # quiet
+            return
+
+        def read_body(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def start_chunked(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+
+        def write_chunk(self, data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def _serve(self, method):
+            try:
+                code, payload = server.handle(self, method)
+                if code is None:
+                    return
+            except ApiError as exc:
+                code, payload = exc.code, exc.status()
+            except (ValueError, yaml.YAMLError) as exc:
+                code, payload = 400, ApiError(400, "BadRequest", "invalid body: %s" % exc).status()
+            data = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self._serve("GET")
+
+        def do_POST(self):
+            self._serve("POST")
+
+        def do_PUT(self):
+            self._serve("PUT")
+
+        def do_PATCH(self):
+            self._serve("PATCH")
+
+        def do_DELETE(self):
+            self._serve("DELETE")
+
+    return Handler

@@ -1,0 +1,89 @@
+# -*- coding: utf-8 -*-
+# Copyright: tenrec.dataplane contributors
+# Apache License 2.0 (see LICENSE)
+"""Thin layer over kubernetes.core's client set-up for the control-plane modules.
+
+Authentication (kubeconfig, context, host, api_key, ca_cert, validate_certs, K8S_AUTH_* variables)
+is kubernetes.core's own: ``AUTH_ARG_SPEC`` and ``get_api_client``. This file adds the lookups the
+modules share, each raising :class:`ControlPlaneError` with the object and field to look at.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import copy
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+
+try:
+    from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
+    from urllib3.exceptions import HTTPError as Urllib3Error
+except ImportError:  # the module reports the missing library through AnsibleK8SModule.requires
+    DynamicApiError = NotFoundError = Urllib3Error = Exception
+
+__all__ = ["ControlPlaneError", "DynamicApiError", "NotFoundError", "Reader", "Urllib3Error",
+           "auth_argument_spec", "describe_api_error"]
+
+
+class ControlPlaneError(Exception):
+    """A control-plane object or field is missing or unusable; the message names it."""
+
+
+def auth_argument_spec(**extra):
+    """kubernetes.core's auth options plus ``extra`` (a fresh dict each call)."""
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(extra)
+    return spec
+
+
+def describe_api_error(exc, host=None):
+    """Turn a client exception into a message a user can act on (auth, connection, 422 causes)."""
+    status = getattr(exc, "status", None)
+    if status == 401:
+        return "authentication to the Kubernetes API failed (401 Unauthorized): check api_key / kubeconfig token"
+    if status == 403:
+        return "the Kubernetes API refused the request (403 Forbidden): %s" % getattr(exc, "summary", lambda: exc)()
+    if status is not None:
+        body = getattr(exc, "body", "")
+        return "Kubernetes API error %s: %s" % (status, body.decode() if isinstance(body, bytes) else body)
+    return "cannot reach the Kubernetes API%s: %s" % (" at %s" % host if host else "", exc)
+
+
+class Reader(object):
+    """Read openstack-operator objects through a kubernetes.core K8SClient.
+
+    :param client: ``K8SClient`` from ``get_api_client``.
+    :param namespace: namespace of the control plane (``openstack`` by default in the modules).
+    """
+
+    def __init__(self, client, namespace):
+        self.client = client
+        self.namespace = namespace
+
+    def get(self, api_version, kind, name):
+        """Return the object as a dict; raise ControlPlaneError naming it when it does not exist."""
+        try:
+            resource = self.client.resource(kind, api_version)
+            return resource.get(name=name, namespace=self.namespace).to_dict()
+        except NotFoundError:
+            raise ControlPlaneError("%s %s not found in namespace %s" % (kind, name, self.namespace))
+
+    def field(self, obj, path):
+        """Return ``obj`` at the dotted ``path``; raise ControlPlaneError naming object and field."""
+        cur = obj
+        for part in path.split("."):
+            if not isinstance(cur, dict) or cur.get(part) in (None, "", {}, []):
+                raise ControlPlaneError("%s %s in namespace %s has no %s yet" % (
+                    obj.get("kind"), obj.get("metadata", {}).get("name"), self.namespace, path))
+            cur = cur[part]
+        return cur
+
+    def secret_value(self, name, key):
+        """Return the decoded value of ``key`` in Secret ``name``."""
+        secret = self.get("v1", "Secret", name)
+        data = secret.get("data") or {}
+        if key not in data:
+            raise ControlPlaneError("Secret %s in namespace %s has no key %s" % (name, self.namespace, key))
+        return base64.b64decode(data[key]).decode()

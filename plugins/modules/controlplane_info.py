@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: tenrec.dataplane contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: controlplane_info
+short_description: Read the tenrec_controlplane contract off an openstack-operator control plane
+version_added: 0.1.0
+author: tenrec.dataplane developers (@tenrec)
+description:
+  - Reads, through the Kubernetes API, what compute nodes need from the control plane and returns
+    it as the C(tenrec_controlplane) contract (see docs/contract.md).
+  - AMQP from TransportURL C(.status.secretName) -> Secret key C(transport_url) (cell and
+    notifications); Keystone from KeystoneAPI C(.status.apiEndpoints) and C(.spec.region); the
+    service password from the password Secret; OVN SB from OVNDBCluster C(.status.internalDbAddress);
+    the CA bundle from its Secret; TLS from OpenStackControlPlane C(.spec.tls.podLevel.enabled).
+  - Anything missing fails with the object and field to look at.
+  - The result holds passwords; the module asks Ansible to hide its output (no_log).
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - tenrec.dataplane.k8s_auth
+options:
+  cell:
+    description: Cell whose TransportURL the computes use (C(nova-<cell>-transport)).
+    type: str
+    default: cell1
+  transport_url_name:
+    description: TransportURL of the cell; empty means C(nova-<cell>-transport).
+    type: str
+    default: ""
+  notification_transport_url_name:
+    description: TransportURL for notifications; empty means no notifications.
+    type: str
+    default: ""
+  keystone_api_name:
+    description: KeystoneAPI object name.
+    type: str
+    default: keystone
+  ovn_sb_cluster_name:
+    description: OVNDBCluster of the Southbound DB.
+    type: str
+    default: ovndbcluster-sb
+  password_secret:
+    description: Secret holding service passwords (OpenStackControlPlane C(.spec.secret)).
+    type: str
+    default: osp-secret
+  password_key:
+    description: Key of the nova service password in C(password_secret).
+    type: str
+    default: NovaPassword
+  service_username:
+    description: Nova's service user (Nova C(.spec.serviceUser)).
+    type: str
+    default: nova
+  ca_bundle_secret:
+    description: Secret holding the CA bundle (key C(tls-ca-bundle.pem)); empty means none.
+    type: str
+    default: ""
+  controlplane_name:
+    description: OpenStackControlPlane to read the TLS flag from; empty skips it (TLS off).
+    type: str
+    default: ""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Read the control-plane contract
+  tenrec.dataplane.controlplane_info:
+    kubeconfig: ~/.kube/config
+    namespace: openstack
+  register: cp
+
+- name: Hand it to the compute roles
+  ansible.builtin.set_fact:
+    tenrec_controlplane: "{{ cp.controlplane }}"
+"""
+
+RETURN = r"""
+controlplane:
+  description:
+    - The C(tenrec_controlplane) contract; every field and its source is in docs/contract.md.
+    - C(transport_url), C(notification_transport_url) and C(service_auth.password) are secrets.
+  returned: success
+  type: dict
+  contains:
+    region:
+      description: KeystoneAPI C(.spec.region).
+      type: str
+      sample: regionOne
+    transport_url:
+      description: Secret named by TransportURL C(.status.secretName), key C(transport_url).
+      type: str
+    notification_transport_url:
+      description: Same, from the notifications TransportURL; empty when none.
+      type: str
+    messaging:
+      description: C(ssl) (from the URL), C(quorum_queues) (TransportURL C(.status.queueType)), heartbeat.
+      type: dict
+    keystone:
+      description: KeystoneAPI C(.status.apiEndpoints) C(internal) and C(public).
+      type: dict
+    service_auth:
+      description: Service user (C(service_username)) and password (C(password_secret)/C(password_key)).
+      type: dict
+    ovn_sb_connection:
+      description: OVNDBCluster C(.status.internalDbAddress).
+      type: str
+      sample: tcp:ovsdbserver-sb-0.openstack.svc:6642
+    ca_bundle:
+      description: Secret C(ca_bundle_secret), key C(tls-ca-bundle.pem).
+      type: str
+    tls_internal:
+      description: OpenStackControlPlane C(.spec.tls.podLevel.enabled).
+      type: bool
+"""
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.tenrec.dataplane.plugins.module_utils.contract import build
+from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
+    ControlPlaneError, DynamicApiError, Reader, Urllib3Error, auth_argument_spec, describe_api_error)
+
+
+def read_contract(reader, p):
+    """Assemble the contract from the control plane's objects (see DOCUMENTATION for sources)."""
+
+    def transport(name):
+        turl = reader.get("rabbitmq.openstack.org/v1beta1", "TransportURL", name)
+        secret = reader.field(turl, "status.secretName")
+        return reader.secret_value(secret, "transport_url"), turl.get("status", {}).get("queueType") == "Quorum"
+
+    cell_url, quorum = transport(p["transport_url_name"] or "nova-%s-transport" % p["cell"])
+    notif_url = transport(p["notification_transport_url_name"])[0] if p["notification_transport_url_name"] else ""
+    keystone = reader.get("keystone.openstack.org/v1beta1", "KeystoneAPI", p["keystone_api_name"])
+    internal = reader.field(keystone, "status.apiEndpoints.internal")
+    public = (keystone.get("status", {}).get("apiEndpoints") or {}).get("public", "")
+    region = keystone.get("spec", {}).get("region") or "regionOne"
+    ovn = reader.get("ovn.openstack.org/v1beta1", "OVNDBCluster", p["ovn_sb_cluster_name"])
+    sb = reader.field(ovn, "status.internalDbAddress")
+    password = reader.secret_value(p["password_secret"], p["password_key"])
+    ca = reader.secret_value(p["ca_bundle_secret"], "tls-ca-bundle.pem") if p["ca_bundle_secret"] else ""
+    tls = False
+    if p["controlplane_name"]:
+        cp = reader.get("core.openstack.org/v1beta1", "OpenStackControlPlane", p["controlplane_name"])
+        tls = bool(((cp.get("spec", {}).get("tls") or {}).get("podLevel") or {}).get("enabled"))
+    try:
+        return build(region=region, transport_url=cell_url, keystone_internal_url=internal,
+                     service_password=password, ovn_sb_connection=sb, notification_transport_url=notif_url,
+                     keystone_public_url=public, service_username=p["service_username"],
+                     quorum_queues=quorum, ca_bundle=ca, tls_internal=tls)
+    except ValueError as exc:
+        raise ControlPlaneError("the control plane publishes values the computes cannot use: %s" % exc)
+
+
+def main():
+    module = AnsibleK8SModule(
+        argument_spec=auth_argument_spec(
+            namespace=dict(type="str", default="openstack"),
+            cell=dict(type="str", default="cell1"),
+            transport_url_name=dict(type="str", default=""),
+            notification_transport_url_name=dict(type="str", default=""),
+            keystone_api_name=dict(type="str", default="keystone"),
+            ovn_sb_cluster_name=dict(type="str", default="ovndbcluster-sb"),
+            password_secret=dict(type="str", default="osp-secret", no_log=False),
+            password_key=dict(type="str", default="NovaPassword", no_log=False),
+            service_username=dict(type="str", default="nova"),
+            ca_bundle_secret=dict(type="str", default="", no_log=False),
+            controlplane_name=dict(type="str", default=""),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        client = get_api_client(module)
+        contract = read_contract(Reader(client, module.params["namespace"]), module.params)
+    except ControlPlaneError as exc:
+        module.fail_json(msg=str(exc))
+    except CoreException as exc:
+        module.fail_json(msg=describe_api_error(exc.__cause__ or exc, module.params.get("host")))
+    except (DynamicApiError, Urllib3Error) as exc:
+        module.fail_json(msg=describe_api_error(exc, module.params.get("host")))
+    module.exit_json(changed=False, controlplane=contract, _ansible_no_log=True)
+
+
+if __name__ == "__main__":
+    main()

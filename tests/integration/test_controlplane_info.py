@@ -1,0 +1,109 @@
+"""controlplane_info through Ansible against the test API server populated like openstack-operator."""
+
+import json
+import os
+
+import ansible_runner
+import pytest
+from kubernetes import client
+
+from kube_support import CRDS, ROOT
+
+pytestmark = pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there")
+
+NS = "openstack"
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Read the contract
+      tenrec.dataplane.controlplane_info: {args}
+      register: cp
+    - name: Save it for the test
+      ansible.builtin.copy:
+        content: "{{{{ cp.controlplane | to_json }}}}"
+        dest: "{{{{ out }}}}"
+        mode: "0600"
+"""
+
+
+def run(tmp_path, kubeconfig, **args):
+    if kubeconfig:
+        args.setdefault("kubeconfig", kubeconfig)
+    (tmp_path / "project").mkdir(exist_ok=True)
+    (tmp_path / "project/play.yml").write_text(PLAYBOOK.format(args=json.dumps(args)))
+    out = tmp_path / "contract.json"
+    result = ansible_runner.run(private_data_dir=str(tmp_path), playbook="play.yml", quiet=True,
+                                extravars={"out": str(out), "ansible_python_interpreter": os.sys.executable},
+                                envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
+    text = result.stdout.read()
+    return result.rc, (json.loads(out.read_text()) if out.exists() else None), text
+
+
+@pytest.fixture(scope="module")
+def operator(kubeapi, kubeconfig):
+    """Publish what openstack-operator publishes for a running control plane."""
+    from kubernetes import config
+    api = config.new_client_from_config(config_file=kubeconfig)
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    core.create_namespaced_secret(NS, {"metadata": {"name": "osp-secret"}, "stringData": {"NovaPassword": "N0vaPw"}})
+    core.create_namespaced_secret(NS, {"metadata": {"name": "rabbitmq-transport-url-nova-cell1"},
+                                       "stringData": {"transport_url": "rabbit://u:R4bbitPw@rabbitmq-cell1.openstack.svc:5672/?ssl=0"}})
+
+    def create(group, plural, body, status):
+        custom.create_namespaced_custom_object(group, "v1beta1", NS, plural, body)
+        custom.patch_namespaced_custom_object_status(group, "v1beta1", NS, plural, body["metadata"]["name"],
+                                                     {"status": status})
+
+    create("rabbitmq.openstack.org", "transporturls",
+           {"apiVersion": "rabbitmq.openstack.org/v1beta1", "kind": "TransportURL",
+            "metadata": {"name": "nova-cell1-transport"}, "spec": {"rabbitmqClusterName": "rabbitmq-cell1"}},
+           {"secretName": "rabbitmq-transport-url-nova-cell1", "queueType": "Quorum"})
+    create("keystone.openstack.org", "keystoneapis",
+           {"apiVersion": "keystone.openstack.org/v1beta1", "kind": "KeystoneAPI", "metadata": {"name": "keystone"},
+            "spec": {"containerImage": "keystone:latest", "databaseInstance": "openstack",
+                     "memcachedInstance": "memcached", "secret": "osp-secret"}},
+           {"apiEndpoints": {"internal": "http://keystone-internal.openstack.svc:5000",
+                             "public": "https://keystone-public-openstack.apps.example.com"}})
+    custom.create_namespaced_custom_object(
+        "ovn.openstack.org", "v1beta1", NS, "ovndbclusters",
+        {"apiVersion": "ovn.openstack.org/v1beta1", "kind": "OVNDBCluster", "metadata": {"name": "ovndbcluster-sb"},
+         "spec": {"containerImage": "ovn-sb:latest", "dbType": "SB", "storageRequest": "10G"}})
+    return custom
+
+
+def test_missing_status_names_object_and_field(operator, kubeconfig, tmp_path):
+    rc, contract, out = run(tmp_path, kubeconfig)
+    assert rc != 0 and contract is None
+    assert "OVNDBCluster ovndbcluster-sb in namespace openstack has no status.internalDbAddress yet" in out
+
+
+def test_full_contract(operator, kubeconfig, tmp_path):
+    operator.patch_namespaced_custom_object_status(
+        "ovn.openstack.org", "v1beta1", NS, "ovndbclusters", "ovndbcluster-sb",
+        {"status": {"internalDbAddress": "tcp:ovsdbserver-sb-0.openstack.svc:6642"}})
+    rc, contract, out = run(tmp_path, kubeconfig)
+    assert rc == 0, out
+    assert contract["transport_url"] == "rabbit://u:R4bbitPw@rabbitmq-cell1.openstack.svc:5672/?ssl=0"
+    assert contract["messaging"] == {"ssl": False, "quorum_queues": True, "heartbeat_timeout_threshold": 60}
+    assert contract["keystone"]["internal_url"] == "http://keystone-internal.openstack.svc:5000"
+    assert contract["region"] == "regionOne"
+    assert contract["service_auth"]["password"] == "N0vaPw"
+    assert contract["ovn_sb_connection"] == "tcp:ovsdbserver-sb-0.openstack.svc:6642"
+    assert "N0vaPw" not in out and "R4bbitPw" not in out, "a secret reached the log"
+
+
+def test_missing_transport_url_secret_status(operator, kubeconfig, tmp_path):
+    rc, _contract, out = run(tmp_path, kubeconfig, cell="cell2")
+    assert rc != 0 and "TransportURL nova-cell2-transport not found in namespace openstack" in out
+
+
+def test_wrong_token_says_authentication(kubeapi, operator, tmp_path):
+    bad = kubeapi.write_kubeconfig(str(tmp_path / "bad-kubeconfig"), token="wrong")
+    rc, _contract, out = run(tmp_path, bad)
+    assert rc != 0 and "authentication" in out.lower() and "401" in out
+
+
+def test_server_down_names_host(operator, tmp_path):
+    rc, _contract, out = run(tmp_path, None, host="https://127.0.0.1:1", api_key="x", validate_certs=False)
+    assert rc != 0 and "127.0.0.1" in out
