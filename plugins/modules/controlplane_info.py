@@ -22,6 +22,7 @@ description:
   - Anything missing fails with the object and field to look at.
   - The result holds passwords; the module asks Ansible to hide its output (no_log).
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - kubernetes.core.k8s_auth_options
   - tenrec.dataplane.k8s_auth
 options:
@@ -67,11 +68,11 @@ options:
     default: ""
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
