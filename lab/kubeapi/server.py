@@ -373,12 +373,12 @@ class KubeAPIServer:
         return (res.group, res.plural, namespace if res.namespaced else None, name)
 
     def _check_namespace(self, res, namespace):
-        if res.namespaced and (None, None) != (namespace, None) and namespace is not None:
+        if res.namespaced and namespace is not None:
             if ("", "namespaces", None, namespace) not in self.store.objects:
                 raise ApiError(404, "NotFound", 'namespaces "%s" not found' % namespace,
                                {"name": namespace, "kind": "namespaces"})
 
-    def _prepare(self, res, body, old=None):
+    def _prepare(self, res, body):
         """Validate and normalize a body for ``res``; raise 422 with causes when invalid."""
         body["apiVersion"] = res.api_version
         body["kind"] = res.kind
@@ -437,8 +437,8 @@ class KubeAPIServer:
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now())
             if res.custom or res.kind == "CustomResourceDefinition":
                 meta["generation"] = 1
-            if res.kind == "CustomResourceDefinition":
-                self._register_crd(body) if not dry_run else None
+            if res.kind == "CustomResourceDefinition" and not dry_run:
+                self._register_crd(body)
             if dry_run:
                 meta["resourceVersion"] = str(self.store.rv)
                 return body
@@ -482,7 +482,7 @@ class KubeAPIServer:
                     if k in old["metadata"]:
                         meta[k] = old["metadata"][k]
                 meta["name"] = name
-            self._prepare(res, new, old)
+            self._prepare(res, new)
             new_meta, old_meta = new["metadata"], old["metadata"]
             if _spec_of(new) != _spec_of(old) and "generation" in old_meta:
                 new_meta["generation"] = old_meta["generation"] + 1
