@@ -13,5 +13,6 @@ git ls-files --cached --others --exclude-standard | while read -r f; do [ -e "$f
 # Collections ours imports from (galaxy.yml dependencies) must sit beside it.
 deps=$(python -c 'import ansible_collections, os; print(os.path.dirname(ansible_collections.__path__[0]) + "/ansible_collections")')
 ln -sfn "$deps/kubernetes" "$dest/../../kubernetes"
+ln -sfn "$deps/openstack" "$dest/../../openstack"
 cd "$dest"
 ansible-test sanity --python 3.11 --color no --skip-test pslint "$@"

@@ -1,6 +1,9 @@
-"""Run the test server: python -m kubeapi --crds DIR [--state DIR] [--host H] [--port P] [--token T].
+"""Run the test server: python -m kubeapi --crds DIR [--state DIR] [--host H] [--port P] [--token T]
+[--publish FILE] [--probe NAME=HOST:PORT ...].
 
 Prints the URL once it listens, writes DIR/kubeconfig, and serves until SIGTERM or Ctrl-C.
+``--publish`` creates the objects of a YAML file (with their ``status``) as the operators would;
+``--probe`` runs the lab's OpenStackControlPlane reconciler over those endpoints (see labop.py).
 """
 
 import argparse
@@ -8,6 +11,9 @@ import os
 import signal
 import threading
 
+import yaml
+
+from . import labop
 from .server import KubeAPIServer
 
 
@@ -18,9 +24,25 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default=os.environ.get("TENREC_KUBEAPI_TOKEN", "tenrec-test-token"))
+    parser.add_argument("--publish", help="YAML file of objects (with status) to create at start")
+    parser.add_argument("--probe", action="append", default=[], metavar="NAME=HOST:PORT",
+                        help="service the OpenStackControlPlane reconciler probes (repeatable)")
     args = parser.parse_args()
     server = KubeAPIServer(crd_dir=args.crds, token=args.token, host=args.host, port=args.port,
                            state_dir=args.state, namespaces=("default", "openstack")).start()
+    if args.publish:
+        with open(args.publish) as handle:
+            labop.publish(server, [d for d in yaml.safe_load_all(handle) if d])
+    reconciler = None
+    if args.probe:
+        probes = []
+        for item in args.probe:
+            name, _eq, where = item.partition("=")
+            host, _colon, port = where.rpartition(":")
+            probes.append((name, host, int(port)))
+        reconciler = labop.Reconciler(server, probes)
+        reconciler.reconcile_once()
+        reconciler.start()
     kubeconfig = server.write_kubeconfig(os.path.join(server.state_dir, "kubeconfig"))
     print("kubeapi: serving %s (kubeconfig %s)" % (server.url, kubeconfig), flush=True)
     done = threading.Event()
@@ -29,6 +51,8 @@ def main():
         done.wait()
     except KeyboardInterrupt:
         pass
+    if reconciler:
+        reconciler.stop()
     server.stop()
 
 

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from . import execws
 from .schema import normalize
 
 CORE = {
@@ -677,6 +678,14 @@ class KubeAPIServer:
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         res = self._resource(group, version, plural)
+        if res.kind == "Pod" and sub == "exec" and method in ("GET", "POST"):
+            with self.store.lock:
+                pod = copy.deepcopy(self._get(res, namespace, name))
+            command = parse_qs(url.query).get("command") or []
+            if not command:
+                raise ApiError(400, "BadRequest", "you must specify at least 1 command")
+            execws.serve(handler, pod, command)
+            return None, None
         if sub and not (sub == "status" and res.status):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         dry_run = query.get("dryRun") == "All"

@@ -16,6 +16,7 @@ import base64
 import copy
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 
 try:
     from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
@@ -24,7 +25,7 @@ except ImportError:  # the module reports the missing library through AnsibleK8S
     DynamicApiError = NotFoundError = Urllib3Error = Exception
 
 __all__ = ["ControlPlaneError", "DynamicApiError", "NotFoundError", "Reader", "Urllib3Error",
-           "auth_argument_spec", "describe_api_error"]
+           "auth_argument_spec", "describe_api_error", "call_or_fail", "pod_exec"]
 
 
 class ControlPlaneError(Exception):
@@ -49,6 +50,51 @@ def describe_api_error(exc, host=None):
         body = getattr(exc, "body", "")
         return "Kubernetes API error %s: %s" % (status, body.decode() if isinstance(body, bytes) else body)
     return "cannot reach the Kubernetes API%s: %s" % (" at %s" % host if host else "", exc)
+
+
+def call_or_fail(module, func):
+    """Return ``func()``; turn control-plane and API errors into ``module.fail_json`` with a clear message."""
+    try:
+        return func()
+    except ControlPlaneError as exc:
+        module.fail_json(msg=str(exc))
+    except CoreException as exc:
+        module.fail_json(msg=describe_api_error(exc.__cause__ or exc, module.params.get("host")))
+    except (DynamicApiError, Urllib3Error) as exc:
+        module.fail_json(msg=describe_api_error(exc, module.params.get("host")))
+    return None  # not reached: fail_json exits
+
+
+def pod_exec(k8s_client, namespace, pod, container, command, timeout=600):
+    """Run ``command`` (argv list) in ``container`` of ``pod`` through the API's ``pods/exec``.
+
+    This is ``kubectl exec``: a WebSocket to the API server (``v4.channel.k8s.io``), so it needs the
+    ``pods/exec`` create permission and nothing on the cluster nodes.
+
+    :returns: ``(rc, stdout, stderr)`` (int, str, str); rc from the Status on the error channel.
+    :raises ControlPlaneError: the pod does not exist or the command could not be started.
+    """
+    from kubernetes.client import CoreV1Api  # pylint: disable=import-outside-toplevel
+    from kubernetes.client.exceptions import ApiException  # pylint: disable=import-outside-toplevel
+    from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
+
+    api = CoreV1Api(k8s_client.client.client)
+    try:
+        api.read_namespaced_pod(pod, namespace)
+        resp = stream(api.connect_get_namespaced_pod_exec, pod, namespace, container=container or None,
+                      command=list(command), stdout=True, stderr=True, stdin=False, tty=False,
+                      _preload_content=False)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise ControlPlaneError("Pod %s not found in namespace %s" % (pod, namespace))
+        raise ControlPlaneError("cannot exec into Pod %s in namespace %s: %s" % (pod, namespace, describe_api_error(exc)))
+    resp.run_forever(timeout=timeout)
+    out, err = resp.read_stdout() or "", resp.read_stderr() or ""
+    rc = resp.returncode
+    resp.close()
+    if rc is None:
+        raise ControlPlaneError("%s in Pod %s did not finish within %d s" % (" ".join(command), pod, timeout))
+    return rc, out, err
 
 
 class Reader(object):

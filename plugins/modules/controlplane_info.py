@@ -128,10 +128,9 @@ controlplane:
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 from ansible_collections.tenrec.dataplane.plugins.module_utils.contract import build
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
-    ControlPlaneError, DynamicApiError, Reader, Urllib3Error, auth_argument_spec, describe_api_error)
+    ControlPlaneError, Reader, auth_argument_spec, call_or_fail)
 
 
 def read_contract(reader, p):
@@ -182,15 +181,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        client = get_api_client(module)
-        contract = read_contract(Reader(client, module.params["namespace"]), module.params)
-    except ControlPlaneError as exc:
-        module.fail_json(msg=str(exc))
-    except CoreException as exc:
-        module.fail_json(msg=describe_api_error(exc.__cause__ or exc, module.params.get("host")))
-    except (DynamicApiError, Urllib3Error) as exc:
-        module.fail_json(msg=describe_api_error(exc, module.params.get("host")))
+    contract = call_or_fail(module, lambda: read_contract(
+        Reader(get_api_client(module), module.params["namespace"]), module.params))
     module.exit_json(changed=False, controlplane=contract, _ansible_no_log=True)
 
 

@@ -1,0 +1,188 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: tenrec.dataplane contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: cell_discover_hosts
+short_description: Map new compute hosts into a Nova cell (nova-manage cell_v2 discover_hosts)
+version_added: 0.1.0
+author: tenrec.dataplane developers (@tenrec)
+description:
+  - Runs C(nova-manage cell_v2 discover_hosts --by-service --verbose) in the cell's conductor Pod
+    through the Kubernetes API (C(pods/exec), what C(oc exec) does; needs the C(pods/exec) permission
+    in the control plane's namespace, nothing on the cluster nodes).
+  - Reports C(changed) only when hosts were newly mapped (nova-manage's
+    lines that start with C(Creating host mapping for)).
+  - With O(hosts), reads the mappings back (C(nova-manage cell_v2 list_hosts)) and, while some of
+    those hosts are not mapped yet (their nova-compute has not registered its service, the known
+    race), waits O(delay) seconds and discovers again, up to O(retries) times; then fails listing
+    the hosts still unmapped.
+  - Check mode runs only the read-only C(list_hosts) and reports C(changed) when one of O(hosts) is
+    not mapped yet.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - kubernetes.core.k8s_auth_options
+  - tenrec.dataplane.k8s_auth
+options:
+  cell:
+    description: The cell (openstack-operator names its conductor C(nova-<cell>-conductor)).
+    type: str
+    default: cell1
+  pod:
+    description: Conductor Pod to exec into; empty means C(nova-<cell>-conductor-0).
+    type: str
+    default: ""
+  container:
+    description: Container in the Pod; empty means C(nova-<cell>-conductor).
+    type: str
+    default: ""
+  hosts:
+    description: Compute host names (nova's C(host)) that must end up mapped into the cell.
+    type: list
+    elements: str
+    default: []
+  retries:
+    description: Discover runs at most this many times while O(hosts) are not all mapped.
+    type: int
+    default: 12
+  delay:
+    description: Seconds between two discover runs.
+    type: int
+    default: 5
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Map the new computes into cell1
+  tenrec.dataplane.cell_discover_hosts:
+    namespace: openstack
+    hosts: "{{ groups['computes'] }}"
+"""
+
+RETURN = r"""
+mapped:
+  description: Hosts this run mapped (from nova-manage's C(Creating host mapping for service host) lines).
+  returned: always
+  type: list
+  elements: str
+  sample: [compute-0]
+cell_hosts:
+  description: Every host mapped to O(cell) afterwards (C(nova-manage cell_v2 list_hosts)); only with O(hosts).
+  returned: always
+  type: list
+  elements: str
+attempts:
+  description: How many times discover ran.
+  returned: always
+  type: int
+stdout_lines:
+  description: Output of the last discover run.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import re
+import time
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
+    ControlPlaneError, auth_argument_spec, call_or_fail, pod_exec)
+
+DISCOVER = ["nova-manage", "cell_v2", "discover_hosts", "--by-service", "--verbose"]
+LIST_HOSTS = ["nova-manage", "cell_v2", "list_hosts"]
+CREATED = re.compile(r"Creating host mapping for (?:service|compute host) '?([^'\s:]+)")
+
+
+def parse_mapped(text):
+    """Host names nova-manage discover_hosts --verbose says it mapped."""
+    return CREATED.findall(text)
+
+
+def parse_list_hosts(text, cell):
+    """Host names in ``cell`` from the table ``nova-manage cell_v2 list_hosts`` prints."""
+    hosts = []
+    for line in text.splitlines():
+        cols = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cols) == 3 and cols[0] == cell:
+            hosts.append(cols[2])
+    return hosts
+
+
+class Discoverer(object):
+    """Run nova-manage in the conductor Pod (see DOCUMENTATION)."""
+
+    def __init__(self, client, params):
+        self.client, self.p = client, params
+        self.namespace = params["namespace"]
+        self.pod = params["pod"] or "nova-%s-conductor-0" % params["cell"]
+        self.container = params["container"] or "nova-%s-conductor" % params["cell"]
+
+    def nova_manage(self, argv):
+        rc, out, err = pod_exec(self.client, self.namespace, self.pod, self.container, argv)
+        if rc != 0:
+            raise ControlPlaneError("%s in Pod %s (namespace %s) exited %d: %s" % (
+                " ".join(argv), self.pod, self.namespace, rc, (err or out).strip()[-2000:]))
+        return out
+
+    def cell_hosts(self):
+        return parse_list_hosts(self.nova_manage(LIST_HOSTS), self.p["cell"])
+
+    def run(self, check_mode):
+        wanted = self.p["hosts"]
+        if check_mode:
+            hosts = self.cell_hosts()
+            return dict(changed=bool(set(wanted) - set(hosts)), mapped=[], cell_hosts=hosts, attempts=0,
+                        stdout_lines=[])
+        mapped, attempts, out, hosts = [], 0, "", []
+        while True:
+            attempts += 1
+            out = self.nova_manage(DISCOVER)
+            mapped.extend(h for h in parse_mapped(out) if h not in mapped)
+            if not wanted:
+                break
+            hosts = self.cell_hosts()
+            missing = sorted(set(wanted) - set(hosts))
+            if not missing:
+                break
+            if attempts >= self.p["retries"]:
+                raise ControlPlaneError(
+                    "hosts not mapped to %s after %d discover_hosts runs (%d s apart): %s; their nova-compute "
+                    "service has not registered in the cell database (check nova-compute on them and its "
+                    "transport_url)" % (self.p["cell"], attempts, self.p["delay"], ", ".join(missing)))
+            time.sleep(self.p["delay"])
+        return dict(changed=bool(mapped), mapped=mapped, cell_hosts=hosts, attempts=attempts,
+                    stdout_lines=out.splitlines())
+
+
+def main():
+    module = AnsibleK8SModule(
+        argument_spec=auth_argument_spec(
+            namespace=dict(type="str", default="openstack"),
+            cell=dict(type="str", default="cell1"),
+            pod=dict(type="str", default=""),
+            container=dict(type="str", default=""),
+            hosts=dict(type="list", elements="str", default=[]),
+            retries=dict(type="int", default=12),
+            delay=dict(type="int", default=5),
+        ),
+        supports_check_mode=True,
+    )
+    result = call_or_fail(module, lambda: Discoverer(get_api_client(module), module.params).run(module.check_mode))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

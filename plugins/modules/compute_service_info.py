@@ -1,0 +1,168 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: tenrec.dataplane contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: compute_service_info
+short_description: Per compute host, nova-compute service, hypervisor and Placement resource provider
+version_added: 0.1.0
+author: tenrec.dataplane developers (@tenrec)
+description:
+  - Reads, through openstacksdk, for each of O(hosts) the nova-compute service (Compute API
+    C(os-services)), its hypervisor (C(os-hypervisors), matched by the hypervisor's service host) and
+    the Placement resource provider of that hypervisor (same UUID, or same name).
+  - A host is C(ready) when its nova-compute service is C(state=up) and C(status=enabled), its
+    hypervisor exists and its resource provider exists.
+  - With O(wait), polls until every host is ready, then returns; after O(timeout) seconds fails
+    listing each host still not ready and what it lacks.
+  - Credentials come from the usual openstack.cloud options (C(cloud) name or dict, C(auth), ...);
+    the user needs the admin role to list services and hypervisors.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - openstack.cloud.openstack
+options:
+  hosts:
+    description: Compute host names (nova's C(host) option on each node).
+    type: list
+    elements: str
+    required: true
+  wait:
+    description: Wait until every host is ready.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait with O(wait).
+    type: int
+    default: 300
+  delay:
+    description: Seconds between two polls with O(wait).
+    type: int
+    default: 5
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Wait until the new computes are up, with hypervisor and resource provider
+  tenrec.dataplane.compute_service_info:
+    cloud: overcloud
+    hosts: "{{ groups['computes'] }}"
+    wait: true
+    timeout: 600
+"""
+
+RETURN = r"""
+hosts:
+  description: One entry per requested host, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    host:
+      description: The host name.
+      type: str
+    ready:
+      description: Service up and enabled, hypervisor and resource provider present.
+      type: bool
+    missing:
+      description: What keeps it from being ready, e.g. C(nova-compute service state is down).
+      type: list
+      elements: str
+    service:
+      description: From C(os-services) (binary nova-compute) - C(id), C(state), C(status), C(zone), C(updated_at).
+      type: dict
+    hypervisor:
+      description: From C(os-hypervisors) - C(id), C(name) (hypervisor_hostname), C(state), C(status), C(type).
+      type: dict
+    resource_provider:
+      description: From Placement C(/resource_providers) - C(id), C(name), C(generation).
+      type: dict
+"""
+
+import time
+
+from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
+
+
+def _pick(obj, **names):
+    return dict((key, getattr(obj, attr, None)) for key, attr in names.items()) if obj is not None else {}
+
+
+class ComputeServiceInfoModule(OpenStackModule):
+    argument_spec = dict(
+        hosts=dict(type="list", elements="str", required=True),
+        wait=dict(type="bool", default=False),
+        timeout=dict(type="int", default=300),
+        delay=dict(type="int", default=5),
+    )
+    module_kwargs = dict(supports_check_mode=True)
+
+    def snapshot(self):
+        """Per-host state from the Compute and Placement APIs (see RETURN)."""
+        services = {s.host: s for s in self.conn.compute.services(binary="nova-compute")}
+        hypervisors = list(self.conn.compute.hypervisors(details=True))
+        providers = list(self.conn.placement.resource_providers())
+        out = []
+        for host in self.params["hosts"]:
+            svc = services.get(host)
+            hyp = None
+            for candidate in hypervisors:
+                details = getattr(candidate, "service_details", None) or {}
+                if details.get("host") == host or candidate.name == host or \
+                        (candidate.name or "").startswith(host + "."):
+                    hyp = candidate
+                    break
+            rp = None
+            if hyp is not None:
+                rp = next((p for p in providers if p.id == hyp.id or p.name == hyp.name), None)
+            missing = []
+            if svc is None:
+                missing.append("no nova-compute service")
+            else:
+                if svc.state != "up":
+                    missing.append("nova-compute service state is %s" % svc.state)
+                if svc.status != "enabled":
+                    missing.append("nova-compute service status is %s" % svc.status)
+            if hyp is None:
+                missing.append("no hypervisor")
+            if rp is None:
+                missing.append("no Placement resource provider")
+            out.append(dict(
+                host=host, ready=not missing, missing=missing,
+                service=_pick(svc, id="id", state="state", status="status", zone="availability_zone",
+                              updated_at="updated_at"),
+                hypervisor=_pick(hyp, id="id", name="name", state="state", status="status", type="hypervisor_type"),
+                resource_provider=_pick(rp, id="id", name="name", generation="generation")))
+        return out
+
+    def run(self):
+        deadline = time.time() + self.params["timeout"]
+        while True:
+            hosts = self.snapshot()
+            waiting = [h for h in hosts if not h["ready"]]
+            if not (self.params["wait"] and waiting):
+                self.exit_json(changed=False, hosts=hosts)
+            if time.time() >= deadline:
+                self.fail_json(msg="compute hosts not ready after %d s: %s" % (
+                    self.params["timeout"], "; ".join("%s: %s" % (h["host"], ", ".join(h["missing"])) for h in waiting)),
+                    hosts=hosts)
+            time.sleep(self.params["delay"])
+
+
+def main():
+    module = ComputeServiceInfoModule()
+    module()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: tenrec.dataplane contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: dataplane_nodeset
+short_description: Register compute nodes with the control plane as an OpenStackDataPlaneNodeSet
+version_added: 0.1.0
+author: tenrec.dataplane developers (@tenrec)
+description:
+  - Applies an C(OpenStackDataPlaneNodeSet) with C(preProvisioned=true) describing the compute nodes
+    this collection provisions (host name, Ansible host/user/port, networks with fixed IPs), so the
+    control plane knows them.
+  - Server-side apply under one field manager; a re-run with the same nodes reports C(changed=false).
+    Check mode uses the server's dry run; diff shows the spec before and after.
+  - Every IP address (O(nodes[].ansible_host) when it is an address, O(nodes[].networks[].fixed_ip))
+    is validated with netaddr before anything is sent; a bad one fails naming the node and field.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - kubernetes.core.k8s_auth_options
+  - tenrec.dataplane.k8s_auth
+options:
+  name:
+    description: Name of the NodeSet.
+    type: str
+    required: true
+  state:
+    description: C(present) applies the NodeSet; C(absent) deletes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  nodes:
+    description: The compute nodes.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      hostname:
+        description: Host name of the node (nova's C(host), the OVN chassis hostname).
+        type: str
+        required: true
+      ansible_host:
+        description: Address Ansible reaches the node at.
+        type: str
+      ansible_user:
+        description: User Ansible logs in as.
+        type: str
+        default: root
+      ansible_port:
+        description: SSH port.
+        type: int
+        default: 22
+      networks:
+        description: Networks of the node (C(name), C(subnet_name), C(fixed_ip), C(default_route)).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description: Network name (NetConfig), e.g. C(ctlplane), C(internalapi), C(tenant).
+            type: str
+            required: true
+          subnet_name:
+            description: Subnet of that network.
+            type: str
+            default: subnet1
+          fixed_ip:
+            description: The node's address on it.
+            type: str
+          default_route:
+            description: Whether the default route goes through this network.
+            type: bool
+            default: false
+  ssh_key_secret:
+    description: Secret holding the SSH private key (C(spec.nodeTemplate.ansibleSSHPrivateKeySecret)).
+    type: str
+    default: dataplane-ansible-ssh-private-key-secret
+  services:
+    description: C(spec.services); empty leaves the operator's default list.
+    type: list
+    elements: str
+    default: []
+  node_template_vars:
+    description: C(spec.nodeTemplate.ansible.ansibleVars) shared by all nodes (no secrets here).
+    type: dict
+    default: {}
+  field_manager:
+    description: Server-side apply field manager.
+    type: str
+    default: tenrec-dataplane
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - netaddr
+"""
+
+EXAMPLES = r"""
+- name: Register the inventory's computes by host name
+  tenrec.dataplane.dataplane_nodeset:
+    name: tenrec-computes
+    nodes: "{{ groups['computes'] | map('community.general.dict_kv', 'hostname') | list }}"
+
+- name: Register two nodes explicitly
+  tenrec.dataplane.dataplane_nodeset:
+    name: edpm-compute
+    nodes:
+      - hostname: compute-0
+        ansible_host: 192.168.122.100
+        networks:
+          - {name: ctlplane, fixed_ip: 192.168.122.100, default_route: true}
+          - {name: internalapi, fixed_ip: 172.17.0.100}
+"""
+
+RETURN = r"""
+result:
+  description: The OpenStackDataPlaneNodeSet as the API server returned it.
+  returned: success
+  type: dict
+nodes:
+  description: Names of the nodes in the NodeSet (C(spec.nodes) keys).
+  returned: success
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.tenrec.dataplane.plugins.module_utils.apply import Applier, spec_diff
+from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
+    ControlPlaneError, auth_argument_spec, call_or_fail)
+
+try:
+    import netaddr
+    HAS_NETADDR = True
+except ImportError:
+    HAS_NETADDR = False
+
+API_VERSION = "dataplane.openstack.org/v1beta1"
+KIND = "OpenStackDataPlaneNodeSet"
+
+
+def _address(value, where):
+    try:
+        return str(netaddr.IPAddress(value))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise ControlPlaneError("%s: %r is not an IP address" % (where, value))
+
+
+def _looks_like_ip(value):
+    return bool(value) and (value.count(".") == 3 and value.replace(".", "").isdigit() or ":" in value)
+
+
+def build(p):
+    """The NodeSet resource (dict) for the module parameters; raise ControlPlaneError on a bad node."""
+    nodes = {}
+    for index, node in enumerate(p["nodes"]):
+        where = "nodes[%d] (%s)" % (index, node["hostname"])
+        if node["hostname"] in nodes:
+            raise ControlPlaneError("%s: hostname appears twice" % where)
+        ansible = {"ansibleUser": node["ansible_user"], "ansiblePort": node["ansible_port"]}
+        if node.get("ansible_host"):
+            host = node["ansible_host"]
+            ansible["ansibleHost"] = _address(host, where + ".ansible_host") if _looks_like_ip(host) else host
+        networks = []
+        for net in node["networks"]:
+            item = {"name": net["name"], "subnetName": net["subnet_name"], "defaultRoute": net["default_route"]}
+            if net.get("fixed_ip"):
+                item["fixedIP"] = _address(net["fixed_ip"], "%s.networks[%s].fixed_ip" % (where, net["name"]))
+            networks.append(item)
+        entry = {"hostName": node["hostname"], "ansible": ansible}
+        if networks:
+            entry["networks"] = networks
+        nodes[node["hostname"]] = entry
+    spec = {"preProvisioned": True, "nodes": nodes,
+            "nodeTemplate": {"ansibleSSHPrivateKeySecret": p["ssh_key_secret"]}}
+    if p["node_template_vars"]:
+        spec["nodeTemplate"]["ansible"] = {"ansibleVars": p["node_template_vars"]}
+    if p["services"]:
+        spec["services"] = p["services"]
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": p["name"]}, "spec": spec}
+
+
+def run(module):
+    p = module.params
+    body = build(p)
+    applier = Applier(get_api_client(module), API_VERSION, KIND, p["field_manager"])
+    if p["state"] == "absent":
+        changed, before = applier.delete(p["name"], p["namespace"], module.check_mode)
+        return dict(changed=changed, result={}, nodes=[], diff=spec_diff(before, None))
+    changed, before, after = applier.apply(body, p["namespace"], module.check_mode)
+    return dict(changed=changed, result=after, nodes=sorted(body["spec"]["nodes"]), diff=spec_diff(before, after))
+
+
+def main():
+    network = dict(name=dict(type="str", required=True), subnet_name=dict(type="str", default="subnet1"),
+                   fixed_ip=dict(type="str"), default_route=dict(type="bool", default=False))
+    node = dict(hostname=dict(type="str", required=True), ansible_host=dict(type="str"),
+                ansible_user=dict(type="str", default="root"), ansible_port=dict(type="int", default=22),
+                networks=dict(type="list", elements="dict", default=[], options=network))
+    module = AnsibleK8SModule(
+        argument_spec=auth_argument_spec(
+            namespace=dict(type="str", default="openstack"),
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            nodes=dict(type="list", elements="dict", default=[], options=node),
+            ssh_key_secret=dict(type="str", default="dataplane-ansible-ssh-private-key-secret", no_log=False),
+            services=dict(type="list", elements="str", default=[]),
+            node_template_vars=dict(type="dict", default={}),
+            field_manager=dict(type="str", default="tenrec-dataplane"),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_NETADDR:
+        module.fail_json(msg=missing_required_lib("netaddr"))
+    module.exit_json(**call_or_fail(module, lambda: run(module)))
+
+
+if __name__ == "__main__":
+    main()
