@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The local lab. `up`: create the lab containers (a controller running a real OpenStack control
-# plane from Debian packages, and two computes), converge the compute roles on the computes with
-# playbooks/dataplane.yml, map them into cell1, verify, and leave everything running.
-# Running `up` again converges again (changed=0 on the computes). `clean`: remove every container.
+# The local lab. `up`: create the lab containers of inventories/lab (a controller running a real
+# OpenStack control plane from Debian packages, and TENREC_LAB_COMPUTES computes, default 2), start
+# the lab's Kubernetes API (lab/kubeapi) publishing openstack-operator's objects, run the main job
+# (tenrec.dataplane.site) on the lab inventory, verify, and leave everything running; then print
+# a report. Running `up` again converges again (changed=0 on the computes).
+# `clean`: stop the lab API server and remove every lab container.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/env.sh
 . "$here/scripts/env.sh"
 cd "$here"
-scenario=${TENREC_LAB_SCENARIO:-compute}
+scenario=${TENREC_LAB_SCENARIO:-site}
 case "${1:-up}" in
   up)
     start=$(date +%s)
@@ -20,11 +22,12 @@ case "${1:-up}" in
     done
     echo "lab: up in $(( $(date +%s) - start )) s"
     for p in "${phases[@]}"; do echo "  $p"; done
-    podman ps --filter label=owner=molecule --format '  {{.Names}}  {{.Status}}'
-    if podman container exists tenrec-ctl; then
-      echo "lab: nova-compute services, hypervisors and OVN chassis (from tenrec-ctl):"
-      podman exec tenrec-ctl env OS_AUTH_URL=http://10.88.11.10:5000/v3 OS_USERNAME=admin \
-        OS_PASSWORD=lab-molecule-secret OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default \
+    podman ps --filter label=tenrec-lab=true --format '  {{.Names}}  {{.Status}}'
+    if podman container exists tenrec-lab-ctl; then
+      echo "lab: nova-compute services, hypervisors, resource providers, cell1 hosts and OVN chassis:"
+      podman exec tenrec-lab-ctl nova-manage cell_v2 list_hosts
+      podman exec tenrec-lab-ctl env OS_AUTH_URL=http://10.88.20.10:5000/v3 OS_USERNAME=admin \
+        OS_PASSWORD=lab-secret OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default \
         OS_PROJECT_DOMAIN_NAME=Default OS_REGION_NAME=regionOne \
         sh -c 'openstack compute service list --service nova-compute; openstack hypervisor list;
                openstack resource provider list; ovn-sbctl show'

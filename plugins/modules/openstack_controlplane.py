@@ -34,7 +34,9 @@ options:
   definition:
     description:
       - The OpenStackControlPlane (dict or YAML text). C(apiVersion) and C(kind) may be left out.
-      - Exactly one of O(definition) and O(src) is required; with O(state=absent) only its name is used.
+      - At most one of O(definition) and O(src). With only O(name) (or a definition without C(spec)),
+        the module verifies - the resource must exist - and waits for C(Ready) without writing.
+      - With O(state=absent) only the name is used.
     type: raw
   src:
     description: Path (on the controller host running the module) of a YAML file holding the resource.
@@ -164,6 +166,13 @@ def run(module):
             applier.wait_gone(name, namespace, p["wait_timeout"], p["wait_sleep"])
         return dict(changed=changed, result={}, conditions=[], diff=spec_diff(before, None),
                     duration=round(time.time() - started, 1))
+    if not body.get("spec"):  # verify only
+        before = applier.get(name, namespace)
+        if before is None:
+            raise ControlPlaneError("%s %s not found in namespace %s" % (KIND, name, namespace))
+        after = applier.wait_ready(name, namespace, p["wait_timeout"], p["wait_sleep"]) if p["wait"] else before
+        return dict(changed=False, result=after, conditions=not_true_conditions(after), diff=spec_diff(before, after),
+                    duration=round(time.time() - started, 1))
     changed, before, after = applier.apply(body, namespace, module.check_mode, p["force_conflicts"])
     if p["wait"] and not (module.check_mode and changed):
         # in check mode a pending change cannot become Ready; an unchanged resource is verified
@@ -190,8 +199,6 @@ def main():
         required_one_of=[("definition", "src", "name")],
         supports_check_mode=True,
     )
-    if module.params["state"] == "present" and not (module.params["definition"] or module.params["src"]):
-        module.fail_json(msg="state=present needs definition or src")
     if module.params["definition"] is None and module.params["src"] is None:
         module.params["definition"] = {}
     module.exit_json(**call_or_fail(module, lambda: run(module)))

@@ -20,8 +20,11 @@ def _podman(*args):
 
 
 def _molecule_containers():
-    out = _podman("ps", "-a", "--filter", "label=owner=molecule", "--format", "json")
-    return [c["Names"][0] for c in json.loads(out or "[]")]
+    names = []
+    for label in ("owner=molecule", "tenrec-lab=true"):  # molecule's podman driver; lab/create.yml
+        out = _podman("ps", "-a", "--filter", "label=" + label, "--format", "json")
+        names += [c["Names"][0] for c in json.loads(out or "[]")]
+    return names
 
 
 def _netns():
@@ -37,5 +40,6 @@ def test_scenario(scenario):
     print(result.stdout[-20000:])
     assert result.returncode == 0, "molecule test -s %s failed, see captured output" % scenario
     assert _molecule_containers() == [], "containers left behind"
+    assert not (ROOT / "lab/state/kubeapi.pid").exists(), "the lab API server was left running"
     netns_after = _netns()
     assert netns_after <= netns_before, "network namespaces left behind: %s" % (netns_after - netns_before)
