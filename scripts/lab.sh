@@ -14,14 +14,26 @@ scenario=${TENREC_LAB_SCENARIO:-site}
 case "${1:-up}" in
   up)
     start=$(date +%s)
+    mkdir -p lab/state
+    # the main job's own phases (one line per play), written by the play_times callback
+    export TENREC_PLAY_TIMES_FILE=$here/lab/state/play-times.txt
+    rm -f "$TENREC_PLAY_TIMES_FILE"
     declare -a phases=()
     for step in create prepare converge verify; do
       t0=$(date +%s)
+      [ "$step" = verify ] && unset TENREC_PLAY_TIMES_FILE
       molecule "$step" -s "$scenario"
       phases+=("$(printf '%-9s %4d s' "$step" $(( $(date +%s) - t0 )))")
     done
-    echo "lab: up in $(( $(date +%s) - start )) s"
+    echo
+    echo "lab: up in $(( $(date +%s) - start )) s (create: containers; prepare: control plane, lab API, underlay;"
+    echo "     converge: the main job, tenrec.dataplane.site; verify: what an operator checks)"
     for p in "${phases[@]}"; do echo "  $p"; done
+    if [ -f lab/state/play-times.txt ]; then
+      echo "lab: the main job's phases"
+      sed 's/^/  /' lab/state/play-times.txt
+    fi
+    echo "lab: nodes"
     podman ps --filter label=tenrec-lab=true --format '  {{.Names}}  {{.Status}}'
     if podman container exists tenrec-lab-ctl; then
       echo "lab: nova-compute services, hypervisors, resource providers, cell1 hosts and OVN chassis:"

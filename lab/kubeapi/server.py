@@ -36,6 +36,9 @@ import yaml
 from . import execws
 from .schema import normalize
 
+# Kinds whose DELETE answers with the deleted object, not a Status (the real registries'
+# ReturnDeletedObject).
+RETURN_DELETED_OBJECT = ("Pod",)
 CORE = {
     # plural: (kind, namespaced)
     "namespaces": ("Namespace", False),
@@ -524,6 +527,8 @@ class KubeAPIServer:
                 for k in [k for k in self.store.objects if k[2] == name]:
                     del self.store.objects[k]
             self._emit("DELETED", res, obj)
+            if res.kind in RETURN_DELETED_OBJECT:
+                return copy.deepcopy(obj)
             return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                     "details": {"name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"]["uid"]}}
 

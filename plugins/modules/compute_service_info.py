@@ -19,7 +19,8 @@ description:
   - A host is C(ready) when its nova-compute service is C(state=up) and C(status=enabled), its
     hypervisor exists and its resource provider exists.
   - With O(wait), polls until every host is ready, then returns; after O(timeout) seconds fails
-    listing each host still not ready and what it lacks.
+    listing each host still not ready and what it lacks. API errors while waiting count as not
+    ready yet (the last one is reported); without O(wait) they fail at once.
   - Credentials come from the usual openstack.cloud options (C(cloud) name or dict, C(auth), ...);
     the user needs the admin role to list services and hypervisors.
 extends_documentation_fragment:
@@ -148,14 +149,22 @@ class ComputeServiceInfoModule(OpenStackModule):
     def run(self):
         deadline = time.time() + self.params["timeout"]
         while True:
-            hosts = self.snapshot()
+            try:
+                hosts, error = self.snapshot(), None
+            except self.sdk.exceptions.SDKException as exc:
+                if not self.params["wait"]:
+                    raise
+                # while waiting, an API error (a 5xx while nova-compute registers, a restarting API)
+                # is one more reason to poll again; the last one is reported on timeout
+                hosts, error = [dict(host=h, ready=False, missing=["API error: %s" % exc], service={},
+                                     hypervisor={}, resource_provider={}) for h in self.params["hosts"]], exc
             waiting = [h for h in hosts if not h["ready"]]
             if not (self.params["wait"] and waiting):
                 self.exit_json(changed=False, hosts=hosts)
             if time.time() >= deadline:
                 self.fail_json(msg="compute hosts not ready after %d s: %s" % (
                     self.params["timeout"], "; ".join("%s: %s" % (h["host"], ", ".join(h["missing"])) for h in waiting)),
-                    hosts=hosts)
+                    hosts=hosts, last_error=str(error or ""))
             time.sleep(self.params["delay"])
 
 

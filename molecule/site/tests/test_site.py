@@ -78,13 +78,26 @@ def test_controlplane_objects_in_the_lab_api():
     assert {n: v["networks"][0]["fixedIP"] for n, v in nodeset["spec"]["nodes"].items()} == COMPUTES
 
 
-def run_prechecks():
+def run_playbook(playbook, extravars=None):
+    """Run a playbook (a path, or a list of plays) on the lab inventory as ansible-playbook would.
+
+    Returns ``(rc, events, stdout text, stats)``.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        result = ansible_runner.run(private_data_dir=tmp, playbook=os.path.join(ROOT, "playbooks/prechecks.yml"),
-                                    inventory=INVENTORY, quiet=True,
+        if not isinstance(playbook, str):
+            os.makedirs(os.path.join(tmp, "project"))
+            with open(os.path.join(tmp, "project", "play.yml"), "w") as handle:
+                yaml.safe_dump(playbook, handle)
+            playbook = "play.yml"
+        result = ansible_runner.run(private_data_dir=tmp, playbook=playbook, inventory=INVENTORY, quiet=True,
+                                    extravars=extravars or {},
                                     envvars={k: v for k, v in os.environ.items()
                                              if k.startswith(("ANSIBLE_", "K8S_"))})
         return result.rc, list(result.events), result.stdout.read(), result.stats or {}
+
+
+def run_prechecks():
+    return run_playbook(os.path.join(ROOT, "playbooks/prechecks.yml"))
 
 
 def test_prechecks_pass_then_fail_on_every_node_when_rabbitmq_is_down(host):
@@ -105,3 +118,71 @@ def test_prechecks_pass_then_fail_on_every_node_when_rabbitmq_is_down(host):
     assert PASSWORD not in out
     assert not any(stats.get("changed", {}).get(n) for n in COMPUTES)
     assert {n: cmp(host, n).file("/etc/nova/nova.conf").sha256sum for n in COMPUTES} == sums
+
+
+PING_NET = {"tenrec-lab-cmp-0": ("tenrec-ping-0", "0a:00:0a:64:00:0b", "10.100.0.11"),
+            "tenrec-lab-cmp-1": ("tenrec-ping-1", "0a:00:0a:64:00:0c", "10.100.0.12")}
+
+
+@pytest.fixture
+def ping_switch(host):
+    """A logical switch with one port on each compute: an OVS internal port bound to the logical
+    port (external_ids:iface-id), moved into a network namespace, as a VM's tap would be."""
+    host.check_output("ovn-nbctl --may-exist ls-add tenrec-ping")
+    for name, (port, mac, ip) in PING_NET.items():
+        host.check_output("ovn-nbctl --may-exist lsp-add tenrec-ping %s -- lsp-set-addresses %s '%s %s'",
+                          port, port, mac, ip)
+        cmp(host, name).check_output(
+            "ovs-vsctl --may-exist add-port br-int %s -- set interface %s type=internal external_ids:iface-id=%s"
+            " && ip netns add %s && ip link set %s netns %s"
+            " && ip -n %s link set %s address %s && ip -n %s addr add %s/24 dev %s && ip -n %s link set %s up",
+            port, port, port, port, port, port, port, port, mac, port, ip, port, port, port)
+    try:
+        yield
+    finally:
+        for name, (port, _mac, _ip) in PING_NET.items():
+            cmp(host, name).run("ip netns del %s; ovs-vsctl --if-exists del-port br-int %s", port, port)
+        host.run("ovn-nbctl --if-exists ls-del tenrec-ping")
+
+
+def test_ping_across_the_geneve_tunnel(host, ping_switch):
+    for port, _mac, _ip in PING_NET.values():
+        # bound to a chassis and up, as nova waits for before a VM boots
+        host.check_output("ovn-nbctl --timeout=60 wait-until Logical_Switch_Port %s up=true", port)
+    chassis = {}
+    for port, _mac, _ip in PING_NET.values():
+        rows = json.loads(host.check_output(
+            "ovn-sbctl --format=json --columns=chassis find Port_Binding logical_port=" + port))["data"]
+        chassis[port] = rows[0][0][1]
+    assert len(set(chassis.values())) == 2, "both ports must be bound, on different chassis: %s" % chassis
+    src_port = PING_NET["tenrec-lab-cmp-0"][0]
+    dst_ip = PING_NET["tenrec-lab-cmp-1"][2]
+    out = cmp(host, "tenrec-lab-cmp-0").run("ip netns exec %s ping -c 3 -W 2 %s", src_port, dst_ip)
+    assert out.rc == 0 and " 0% packet loss" in out.stdout, out.stdout + out.stderr
+
+
+def test_amqp_probe_tells_a_refused_login_from_a_good_one():
+    """The prechecks' AMQP login is a real one: RabbitMQ refuses a wrong password, accepts the contract's.
+    The password is a variable, as in the prechecks, and never reaches the output."""
+    play = [{"hosts": "tenrec-lab-cmp-0", "gather_facts": False, "tasks": [
+        {"name": "Log in to RabbitMQ", "tenrec.dataplane.amqp_probe": {
+            "url": "rabbit://nova:{{ probe_password }}@%s:5672/" % CTL_IP, "timeout": 5}}]}]
+    rc, _events, out, _stats = run_playbook(play, {"probe_password": PASSWORD})
+    assert rc == 0, out[-2000:]
+    rc, _events, out, _stats = run_playbook(play, {"probe_password": "not-the-password"})
+    assert rc != 0
+    assert "AMQP endpoint amqp://%s:5672/: login refused for user 'nova'" % CTL_IP in out, out[-2000:]
+    assert "not-the-password" not in out
+
+
+def test_wait_names_each_host_that_is_not_in_and_what_it_lacks():
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "Wait for the computes", "tenrec.dataplane.compute_service_info": {
+            "cloud": "{{ tenrec_openstack_cloud }}", "hosts": ["tenrec-lab-cmp-0", "tenrec-lab-cmp-9"],
+            "wait": True, "timeout": 4, "delay": 2}}]}]
+    rc, _events, out, _stats = run_playbook(play)
+    assert rc != 0
+    assert ("compute hosts not ready after 4 s: tenrec-lab-cmp-9: no nova-compute service, no hypervisor, "
+            "no Placement resource provider") in out, out[-2000:]
+    assert "tenrec-lab-cmp-0:" not in out
+    assert PASSWORD not in out
