@@ -37,6 +37,15 @@ import time
 from ansible.plugins.callback import CallbackBase
 
 
+class _Play(object):
+    """One play: its name, host pattern, start and end (epoch seconds), whether a task ran."""
+
+    def __init__(self, name, hosts):
+        self.name, self.hosts = name, hosts
+        self.start = self.end = time.time()
+        self.ran = False
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
@@ -45,21 +54,21 @@ class CallbackModule(CallbackBase):
 
     def __init__(self):
         super(CallbackModule, self).__init__()
-        self.plays = []  # [name, hosts pattern, start, end, ran]
+        self.plays = []
         self.started = time.time()
 
     def _close(self):
-        if self.plays and self.plays[-1][3] is None:
-            self.plays[-1][3] = time.time()
+        if self.plays:
+            self.plays[-1].end = time.time()
 
     def v2_playbook_on_play_start(self, play):
         self._close()
-        self.plays.append([play.get_name().strip(), ", ".join(play.hosts) if isinstance(play.hosts, list)
-                           else str(play.hosts), time.time(), None, False])
+        hosts = ", ".join(play.hosts) if isinstance(play.hosts, list) else str(play.hosts)
+        self.plays.append(_Play(play.get_name().strip(), hosts))
 
     def _ran(self):
         if self.plays:
-            self.plays[-1][4] = True
+            self.plays[-1].ran = True
 
     def v2_runner_on_ok(self, result):
         self._ran()
@@ -72,10 +81,10 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_stats(self, stats):
         self._close()
-        width = max([len(p[0]) for p in self.plays if p[4]] + [10])
-        lines = ["%-*s %8.1f s  (%s)" % (width, name, end - start, hosts)
-                 for name, hosts, start, end, ran in self.plays if ran]
-        lines.append("%-*s %8.1f s" % (width, "total", time.time() - self.started))
+        ran = [p for p in self.plays if p.ran]
+        width = max([len(p.name) for p in ran] + [10])
+        lines = ["%s %8.1f s  (%s)" % (p.name.ljust(width), p.end - p.start, p.hosts) for p in ran]
+        lines.append("%s %8.1f s" % ("total".ljust(width), time.time() - self.started))
         self._display.banner("PLAY TIMES")
         for line in lines:
             self._display.display(line)

@@ -23,6 +23,7 @@ description:
   - Needs only the Python standard library on the node.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - tenrec.dataplane.attributes.no_diff
 options:
   url:
     description: The C(transport_url) (the contract's C(transport_url)).
@@ -35,13 +36,6 @@ options:
     description: Seconds for each connection and each reply.
     type: float
     default: 5
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

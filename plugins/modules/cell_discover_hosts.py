@@ -26,6 +26,7 @@ description:
     not mapped yet.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - tenrec.dataplane.attributes.no_diff
   - kubernetes.core.k8s_auth_options
   - tenrec.dataplane.k8s_auth
 options:
@@ -54,13 +55,6 @@ options:
     description: Seconds between two discover runs.
     type: int
     default: 5
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -25,6 +25,7 @@ description:
     the user needs the admin role to list services and hypervisors.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - tenrec.dataplane.attributes.no_diff
   - openstack.cloud.openstack
 options:
   hosts:
@@ -44,13 +45,6 @@ options:
     description: Seconds between two polls with O(wait).
     type: int
     default: 5
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -23,6 +23,7 @@ description:
   - The result holds passwords; the module asks Ansible to hide its output (no_log).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - tenrec.dataplane.attributes.no_diff
   - kubernetes.core.k8s_auth_options
   - tenrec.dataplane.k8s_auth
 options:
@@ -66,13 +67,6 @@ options:
     description: OpenStackControlPlane to read the TLS flag from; empty skips it (TLS off).
     type: str
     default: ""
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -22,6 +22,7 @@ description:
     is validated with netaddr before anything is sent; a bad one fails naming the node and field.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - tenrec.dataplane.attributes
   - kubernetes.core.k8s_auth_options
   - tenrec.dataplane.k8s_auth
 options:
@@ -93,13 +94,6 @@ options:
     description: Server-side apply field manager.
     type: str
     default: tenrec-dataplane
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 requirements:
   - netaddr
 """

@@ -23,6 +23,7 @@ description:
   - An invalid resource fails with the API server's validation causes (HTTP 422).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - tenrec.dataplane.attributes
   - kubernetes.core.k8s_auth_options
   - tenrec.dataplane.k8s_auth
 options:
@@ -64,13 +65,6 @@ options:
     description: Seconds between two reads of the resource while waiting.
     type: int
     default: 5
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

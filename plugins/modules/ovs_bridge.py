@@ -44,13 +44,7 @@ options:
     default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - tenrec.dataplane.attributes
 """
 
 EXAMPLES = r"""

@@ -43,13 +43,7 @@ options:
     choices: [present, absent]
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - tenrec.dataplane.attributes
 """
 
 EXAMPLES = r"""

@@ -58,6 +58,23 @@ def test_apply_waits_ready_then_reapply_is_unchanged(cluster, tmp_path):
     assert stored(cluster)["metadata"]["generation"] == 1
 
 
+def test_verify_only_through_the_k8s_group_defaults(cluster, tmp_path):
+    """module_defaults: group/tenrec.dataplane.k8s carries the connection; with only a name the
+    module verifies (Ready, nothing written) and names a resource that is not there."""
+    cluster["operator"].probes = [cluster["up"]]
+    defaults = {"group/tenrec.dataplane.k8s": {"kubeconfig": cluster["kubeconfig"], "namespace": "openstack"}}
+    generation = stored(cluster)["metadata"]["generation"]
+    tasks = [{"name": "Verify", "register": "verified", "module_defaults": defaults,
+              "tenrec.dataplane.openstack_controlplane": {"name": "openstack", "wait_timeout": 10, "wait_sleep": 1}},
+             {"name": "Verify one that is not there", "register": "missing", "module_defaults": defaults,
+              "tenrec.dataplane.openstack_controlplane": {"name": "nope", "wait_timeout": 5}}]
+    rc, out, res = run_play(tmp_path, tasks)
+    assert rc != 0
+    assert res["verified"]["changed"] is False and res["verified"]["conditions"] == [], out
+    assert "OpenStackControlPlane nope not found in namespace openstack" in out
+    assert stored(cluster)["metadata"]["generation"] == generation
+
+
 def test_check_mode_writes_nothing_and_diff_shows_spec(cluster, tmp_path):
     cluster["operator"].probes = [cluster["up"]]
     changed = copy.deepcopy(CR)
