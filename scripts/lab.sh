@@ -19,14 +19,15 @@ case "${1:-up}" in
     export TENREC_PLAY_TIMES_FILE=$here/lab/state/play-times.txt
     rm -f "$TENREC_PLAY_TIMES_FILE"
     declare -a phases=()
-    for step in create prepare converge verify; do
+    # molecule's create runs the scenario's prepare too (lab/prepare.yml); both are skipped once done
+    for step in create converge verify; do
       t0=$(date +%s)
       [ "$step" = verify ] && unset TENREC_PLAY_TIMES_FILE
       molecule "$step" -s "$scenario"
       phases+=("$(printf '%-9s %4d s' "$step" $(( $(date +%s) - t0 )))")
     done
     echo
-    echo "lab: up in $(( $(date +%s) - start )) s (create: containers; prepare: control plane, lab API, underlay;"
+    echo "lab: up in $(( $(date +%s) - start )) s (create: containers, control plane, lab API, underlay;"
     echo "     converge: the main job, tenrec.dataplane.site; verify: what an operator checks)"
     for p in "${phases[@]}"; do echo "  $p"; done
     if [ -f lab/state/play-times.txt ]; then
@@ -37,7 +38,7 @@ case "${1:-up}" in
     podman ps --filter label=tenrec-lab=true --format '  {{.Names}}  {{.Status}}'
     if podman container exists tenrec-lab-ctl; then
       echo "lab: nova-compute services, hypervisors, resource providers, cell1 hosts and OVN chassis:"
-      podman exec tenrec-lab-ctl nova-manage cell_v2 list_hosts
+      podman exec tenrec-lab-ctl nova-manage cell_v2 list_hosts 2>/dev/null
       podman exec tenrec-lab-ctl env OS_AUTH_URL=http://10.88.20.10:5000/v3 OS_USERNAME=admin \
         OS_PASSWORD=lab-secret OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default \
         OS_PROJECT_DOMAIN_NAME=Default OS_REGION_NAME=regionOne \
