@@ -3,10 +3,15 @@
 
 ``publish`` creates what the operators would have created (Secrets, TransportURL, KeystoneAPI,
 OVNDBCluster, Pods...) with their ``status`` as the operators write it. ``Reconciler`` plays the
-openstack-operator controller for OpenStackControlPlane: every ``interval`` seconds it probes the
-real services (TCP connect to each ``name=host:port``) and writes ``status.conditions`` (one
+openstack-operator controller for OpenStackControlPlane: a control plane whose generation it has
+not yet seen Ready (new, or its spec changed) is reconciled every ``interval`` seconds: it probes
+the real services (TCP connect to each ``name=host:port``) and writes ``status.conditions`` (one
 ``OpenStackControlPlane<Name>Ready`` condition per probe, then ``Ready``) and
-``status.observedGeneration`` through the status subresource, as the operator does.
+``status.observedGeneration`` through the status subresource, as the operator does, until every
+probe answers. Once Ready at its generation, a control plane is left alone: like the operator, the
+stand-in reacts to changes of the objects, not to a service failing later outside its view. A
+RabbitMQ stopped on the lab controller after that is what a broken path between the compute nodes
+and the cluster looks like: the control plane stays Ready and the main job's prechecks catch it.
 """
 
 import copy
@@ -55,7 +60,8 @@ def probe(host, port, timeout=2.0):
 
 
 class Reconciler(threading.Thread):
-    """Keep every OpenStackControlPlane's status in step with the probed services.
+    """Bring every OpenStackControlPlane not yet Ready at its generation to Ready once the probed
+    services answer (see the module docstring for what it does not watch).
 
     :param probes: list of ``(name, host, port)``; ``name`` becomes the condition
         ``OpenStackControlPlane<name>Ready``.
@@ -83,12 +89,20 @@ class Reconciler(threading.Thread):
                  else "Setup complete"}
         return [ready] + out
 
+    @staticmethod
+    def settled(obj):
+        """True when ``obj`` is Ready at the generation the stand-in last observed."""
+        status = obj.get("status") or {}
+        ready = [c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        return status.get("observedGeneration") == obj["metadata"].get("generation") and ready == ["True"]
+
     def reconcile_once(self):
         res = self.server.resources.get(CP)
         if res is None:
             return
         with self.server.store.lock:
-            objs = [copy.deepcopy(o) for k, o in self.server.store.objects.items() if (k[0], k[1]) == (CP[0], CP[2])]
+            objs = [copy.deepcopy(o) for k, o in self.server.store.objects.items()
+                    if (k[0], k[1]) == (CP[0], CP[2]) and not self.settled(o)]
         conditions = self.conditions() if objs else []
         for obj in objs:
             meta = obj["metadata"]

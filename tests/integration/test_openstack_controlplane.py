@@ -4,6 +4,7 @@ lab's stand-in operator reporting Ready from real TCP probes."""
 import copy
 import re
 import socket
+import time
 
 import pytest
 import yaml
@@ -101,6 +102,43 @@ def test_timeout_lists_conditions_that_are_not_true(cluster, tmp_path):
     assert "OpenStackControlPlaneRabbitMQReady=False (Error): RabbitMQ 127.0.0.1:1 unreachable" in out
     assert "Ready=False" in out and "OpenStackControlPlaneKeystoneReady" not in out
     assert res["cp"]["failed"] is True
+
+
+def ready_of(obj):
+    status = obj.get("status") or {}
+    return status.get("observedGeneration"), [c["status"] for c in status.get("conditions") or []
+                                              if c["type"] == "Ready"]
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_stand_in_operator_reconciles_each_generation_then_leaves_it(cluster, tmp_path):
+    """The lab's operator brings a new generation to Ready; a service failing later does not flip it
+    (that is the prechecks' job); a spec change is reconciled again and sees the failure."""
+    cluster["operator"].probes = [cluster["up"]]
+    later = copy.deepcopy(CR)
+    later["metadata"]["name"] = "later"
+    rc, out, res = run_play(tmp_path, [apply_task(cluster, later)])
+    assert rc == 0, out
+    assert ready_of(stored(cluster, "later")) == (1, ["True"])
+    cluster["operator"].probes = [cluster["up"], ("RabbitMQ", "127.0.0.1", 1)]
+    time.sleep(3 * cluster["operator"].interval)
+    assert ready_of(stored(cluster, "later")) == (1, ["True"])
+    later["spec"]["storageClass"] = "ceph-rbd"
+    rc, out, res = run_play(tmp_path, [apply_task(cluster, later, wait_timeout=3)])
+    assert rc != 0 and "OpenStackControlPlaneRabbitMQReady=False" in out, out
+    assert wait_for(lambda: ready_of(stored(cluster, "later")) == (2, ["False"]))
+    cluster["operator"].probes = [cluster["up"]]
+    assert wait_for(lambda: ready_of(stored(cluster, "later")) == (2, ["True"]))
+    cluster["custom"].delete_namespaced_custom_object("core.openstack.org", "v1beta1", "openstack",
+                                                      "openstackcontrolplanes", "later")
 
 
 def test_invalid_resource_surfaces_422_causes(cluster, tmp_path):
