@@ -28,7 +28,7 @@ from kubeapi import KubeAPIServer  # noqa: E402  pylint: disable=wrong-import-po
 from kubeapi.labop import Reconciler, publish  # noqa: E402  pylint: disable=wrong-import-position
 
 CRDS = ROOT.parent / "shared" / "crds"
-CP = yaml.safe_load((ROOT / "inventories/lab/files/openstackcontrolplane.yaml").read_text())
+CP = yaml.safe_load((ROOT / "lab/openstackcontrolplane.yaml").read_text())
 OBJECTS = [
     {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "osp-secret"},
      "stringData": {"NovaPassword": "bench-secret"}},

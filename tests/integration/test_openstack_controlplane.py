@@ -16,7 +16,7 @@ from kubeapi.labop import Reconciler
 
 pytestmark = pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there")
 
-CR = yaml.safe_load((ROOT / "inventories/lab/files/openstackcontrolplane.yaml").read_text())
+CR = yaml.safe_load((ROOT / "lab/openstackcontrolplane.yaml").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ the control plane's objects through the lab's Kubernetes API, and
 the main job stopping in the prechecks on every node (changing nothing) when RabbitMQ is down.
 """
 
+import importlib.util
 import json
 import os
 import tempfile
@@ -20,8 +21,20 @@ ROOT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 INVENTORY = os.path.dirname(os.environ.get("MOLECULE_INVENTORY_FILE", os.path.join(ROOT, "inventories/lab/x")))
 VARS = yaml.safe_load(open(os.path.join(ROOT, "inventories/lab/group_vars/all.yml")))
 PASSWORD = VARS["lab_controlplane_password"]
-CTL_IP = "10.88.20.10"
-COMPUTES = {"tenrec-lab-cmp-0": "10.88.20.11", "tenrec-lab-cmp-1": "10.88.20.12"}
+
+
+def lab_inventory():
+    """The lab inventory (inventories/lab/hosts.py) as Ansible sees it: TENREC_LAB_COMPUTES computes."""
+    spec = importlib.util.spec_from_file_location("lab_hosts", os.path.join(ROOT, "inventories/lab/hosts.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.inventory()
+
+
+LAB = lab_inventory()
+CTL_IP = LAB["all"]["vars"]["tenrec_lab_hosts"]["tenrec-lab-ctl"]
+COMPUTES = {name: LAB["all"]["vars"]["tenrec_lab_hosts"][name] for name in LAB["computes"]["hosts"]}
+FIRST = LAB["computes"]["hosts"][0]
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +136,8 @@ def test_main_job_with_rabbitmq_down_fails_in_prechecks_on_every_node(host):
     assert {n: cmp(host, n).file("/etc/nova/nova.conf").sha256sum for n in COMPUTES} == sums
 
 
-PING_NET = {"tenrec-lab-cmp-0": ("tenrec-ping-0", "0a:00:0a:64:00:0b", "10.100.0.11"),
-            "tenrec-lab-cmp-1": ("tenrec-ping-1", "0a:00:0a:64:00:0c", "10.100.0.12")}
+PING_NET = {name: ("tenrec-ping-%d" % i, "0a:00:0a:64:00:%02x" % (11 + i), "10.100.0.%d" % (11 + i))
+            for i, name in enumerate(COMPUTES)}
 
 
 @pytest.fixture
@@ -148,6 +161,7 @@ def ping_switch(host):
         host.run("ovn-nbctl --if-exists ls-del tenrec-ping")
 
 
+@pytest.mark.skipif(len(COMPUTES) < 2, reason="a Geneve tunnel needs two computes (TENREC_LAB_COMPUTES)")
 def test_ping_across_the_geneve_tunnel(host, ping_switch):
     for port, _mac, _ip in PING_NET.values():
         # bound to a chassis and up, as nova waits for before a VM boots
@@ -157,17 +171,18 @@ def test_ping_across_the_geneve_tunnel(host, ping_switch):
         rows = json.loads(host.check_output(
             "ovn-sbctl --format=json --columns=chassis find Port_Binding logical_port=" + port))["data"]
         chassis[port] = rows[0][0][1]
-    assert len(set(chassis.values())) == 2, "both ports must be bound, on different chassis: %s" % chassis
-    src_port = PING_NET["tenrec-lab-cmp-0"][0]
-    dst_ip = PING_NET["tenrec-lab-cmp-1"][2]
-    out = cmp(host, "tenrec-lab-cmp-0").run("ip netns exec %s ping -c 3 -W 2 %s", src_port, dst_ip)
-    assert out.rc == 0 and " 0% packet loss" in out.stdout, out.stdout + out.stderr
+    assert len(set(chassis.values())) == len(COMPUTES), "every port bound, each on its own chassis: %s" % chassis
+    src_port = PING_NET[FIRST][0]
+    for name, (_port, _mac, dst_ip) in PING_NET.items():
+        if name != FIRST:
+            out = cmp(host, FIRST).run("ip netns exec %s ping -c 3 -W 2 %s", src_port, dst_ip)
+            assert out.rc == 0 and " 0% packet loss" in out.stdout, name + ": " + out.stdout + out.stderr
 
 
 def test_amqp_probe_tells_a_refused_login_from_a_good_one():
     """The prechecks' AMQP login is a real one: RabbitMQ refuses a wrong password, accepts the contract's.
     The password is a variable, as in the prechecks, and never reaches the output."""
-    play = [{"hosts": "tenrec-lab-cmp-0", "gather_facts": False, "tasks": [
+    play = [{"hosts": FIRST, "gather_facts": False, "tasks": [
         {"name": "Log in to RabbitMQ", "tenrec.dataplane.amqp_probe": {
             "url": "rabbit://nova:{{ probe_password }}@%s:5672/" % CTL_IP, "timeout": 5}}]}]
     rc, _events, out, _stats = run_playbook(play, {"probe_password": PASSWORD})
@@ -178,14 +193,50 @@ def test_amqp_probe_tells_a_refused_login_from_a_good_one():
     assert "not-the-password" not in out
 
 
+def prechecks_over_tls(ca_bundle):
+    """The prechecks with the lab's contract pointed at RabbitMQ's TLS listener (5671, ssl=1) and
+    ``ca_bundle`` as the contract's CA bundle."""
+    tls = ("{{ __cp.controlplane | combine({'transport_url': __cp.controlplane.transport_url"
+           " | regex_replace(':5672/', ':5671/') | regex_replace('ssl=0', 'ssl=1'),"
+           " 'messaging': {'ssl': true}, 'ca_bundle': lab_ca}, recursive=true) }}")
+    return run_playbook([
+        {"name": "Contract over TLS", "hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": "Read the contract", "register": "__cp",
+             "tenrec.dataplane.controlplane_info": {"kubeconfig": "{{ tenrec_kubeconfig }}"}},
+            {"name": "Point it at RabbitMQ's TLS listener", "no_log": True,
+             "ansible.builtin.set_fact": {"tenrec_controlplane": tls}}]},
+        {"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/prechecks.yml")}], {"lab_ca": ca_bundle})
+
+
+def test_prechecks_log_in_over_tls_verified_with_the_contract_ca(host):
+    """With ssl=1 the prechecks log in to RabbitMQ over TLS on every node, verifying the broker with
+    the contract's CA bundle; without that CA the broker's certificate is refused, naming the endpoint."""
+    endpoint = "amqps://%s:5671/" % CTL_IP
+    rc, events, out, _stats = prechecks_over_tls(host.file("/etc/rabbitmq/tls/ca.pem").content_string)
+    assert rc == 0, out[-3000:]
+    probed = {e["event_data"]["host"]: e["event_data"]["res"]["endpoints"] for e in events
+              if e["event"] == "runner_on_ok" and e["event_data"]["task"] == "Log in to RabbitMQ as nova-compute will (AMQP)"}
+    assert set(probed) == set(COMPUTES), out[-3000:]
+    for name, endpoints in probed.items():
+        assert [(e["endpoint"], e["ok"]) for e in endpoints] == [(endpoint, True)], (name, endpoints)
+    rc, events, out, _stats = prechecks_over_tls("")
+    assert rc != 0
+    failed = {e["event_data"]["host"]: e["event_data"]["res"].get("msg", "") for e in events
+              if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")}
+    assert set(failed) == set(COMPUTES), out[-3000:]
+    for msg in failed.values():
+        assert "AMQP endpoint %s: TLS handshake failed" % endpoint in msg and "certificate verify failed" in msg, msg
+    assert PASSWORD not in out
+
+
 def test_wait_names_each_host_that_is_not_in_and_what_it_lacks():
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
         {"name": "Wait for the computes", "tenrec.dataplane.compute_service_info": {
-            "cloud": "{{ tenrec_openstack_cloud }}", "hosts": ["tenrec-lab-cmp-0", "tenrec-lab-cmp-9"],
+            "cloud": "{{ tenrec_openstack_cloud }}", "hosts": [FIRST, "tenrec-lab-cmp-99"],
             "wait": True, "timeout": 4, "delay": 2}}]}]
     rc, _events, out, _stats = run_playbook(play)
     assert rc != 0
-    assert ("compute hosts not ready after 4 s: tenrec-lab-cmp-9: no nova-compute service, no hypervisor, "
+    assert ("compute hosts not ready after 4 s: tenrec-lab-cmp-99: no nova-compute service, no hypervisor, "
             "no Placement resource provider") in out, out[-2000:]
-    assert "tenrec-lab-cmp-0:" not in out
+    assert FIRST + ":" not in out
     assert PASSWORD not in out
