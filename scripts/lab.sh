@@ -39,7 +39,7 @@ case "${1:-up}" in
     if podman container exists tenrec-lab-ctl; then
       echo "lab: nova-compute services, hypervisors, resource providers, cell1 hosts and OVN chassis:"
       podman exec tenrec-lab-ctl nova-manage cell_v2 list_hosts 2>/dev/null
-      podman exec tenrec-lab-ctl env OS_AUTH_URL=http://${TENREC_LAB_PREFIX:-10.88.20}.10:5000/v3 OS_USERNAME=admin \
+      podman exec tenrec-lab-ctl env "OS_AUTH_URL=http://${TENREC_LAB_PREFIX:-10.88.20}.10:5000/v3" OS_USERNAME=admin \
         OS_PASSWORD=lab-secret OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default \
         OS_PROJECT_DOMAIN_NAME=Default OS_REGION_NAME=regionOne \
         sh -c 'openstack compute service list --service nova-compute; openstack hypervisor list;
