@@ -109,6 +109,13 @@ def run_playbook(playbook, extravars=None):
         return result.rc, list(result.events), result.stdout.read(), result.stats or {}
 
 
+def failures(events):
+    """``{host: (play, task, msg)}`` of the task failures that ended a host's run (ignored ones left out)."""
+    return {e["event_data"]["host"]: (e["event_data"]["play"], e["event_data"]["task"],
+                                      e["event_data"]["res"].get("msg", ""))
+            for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")}
+
+
 def test_main_job_with_rabbitmq_down_fails_in_prechecks_on_every_node(host):
     """The prechecks pass; with RabbitMQ stopped on the controller the whole main job stops in the
     prechecks, on every node, naming the AMQP endpoint, before any compute role ran."""
@@ -121,9 +128,7 @@ def test_main_job_with_rabbitmq_down_fails_in_prechecks_on_every_node(host):
     finally:
         host.check_output("systemctl start rabbitmq-server")
     assert rc != 0
-    failed = {e["event_data"]["host"]: (e["event_data"]["play"], e["event_data"]["task"],
-                                        e["event_data"]["res"].get("msg", ""))
-              for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")}
+    failed = failures(events)
     assert set(failed) == set(COMPUTES), out[-3000:]
     for name, (play, task, msg) in failed.items():
         assert (play, task) == ("Prechecks on the compute nodes", "Report every failed check of this node at once")
@@ -221,10 +226,9 @@ def test_prechecks_log_in_over_tls_verified_with_the_contract_ca(host):
         assert [(e["endpoint"], e["ok"]) for e in endpoints] == [(endpoint, True)], (name, endpoints)
     rc, events, out, _stats = prechecks_over_tls("")
     assert rc != 0
-    failed = {e["event_data"]["host"]: e["event_data"]["res"].get("msg", "") for e in events
-              if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")}
+    failed = failures(events)
     assert set(failed) == set(COMPUTES), out[-3000:]
-    for msg in failed.values():
+    for _play, _task, msg in failed.values():
         assert "AMQP endpoint %s: TLS handshake failed" % endpoint in msg and "certificate verify failed" in msg, msg
     assert PASSWORD not in out
 
