@@ -91,7 +91,7 @@ def test_controlplane_objects_in_the_lab_api():
     assert {n: v["networks"][0]["fixedIP"] for n, v in nodeset["spec"]["nodes"].items()} == COMPUTES
 
 
-def run_playbook(playbook, extravars=None):
+def run_playbook(playbook, extravars=None, cmdline=None):
     """Run a playbook (a path, or a list of plays) on the lab inventory as ansible-playbook would.
 
     Returns ``(rc, events, stdout text, stats)``.
@@ -103,7 +103,7 @@ def run_playbook(playbook, extravars=None):
                 yaml.safe_dump(playbook, handle)
             playbook = "play.yml"
         result = ansible_runner.run(private_data_dir=tmp, playbook=playbook, inventory=INVENTORY, quiet=True,
-                                    extravars=extravars or {},
+                                    extravars=extravars or {}, cmdline=cmdline,
                                     envvars={k: v for k, v in os.environ.items()
                                              if k.startswith(("ANSIBLE_", "K8S_"))})
         return result.rc, list(result.events), result.stdout.read(), result.stats or {}
@@ -114,6 +114,16 @@ def failures(events):
     return {e["event_data"]["host"]: (e["event_data"]["play"], e["event_data"]["task"],
                                       e["event_data"]["res"].get("msg", ""))
             for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")}
+
+
+def test_check_mode_on_the_converged_lab_changes_nothing_and_passes():
+    """--check --diff of the whole main job on the converged lab: it runs to the end (the read-only
+    probes run in check mode too) and reports no change anywhere."""
+    rc, _events, out, stats = run_playbook(os.path.join(ROOT, "playbooks/site.yml"), cmdline="--check --diff")
+    assert rc == 0, out[-3000:]
+    assert not any(stats.get("changed", {}).values()), stats.get("changed")
+    assert set(COMPUTES) <= set(stats.get("ok", {})), stats
+    assert PASSWORD not in out
 
 
 def test_main_job_with_rabbitmq_down_fails_in_prechecks_on_every_node(host):
