@@ -17,7 +17,7 @@ HEADER = """# The control-plane contract: `tenrec_controlplane`
 One variable carries everything a compute node needs from the control plane. The
 `tenrec.dataplane.controlplane_info` module reads it off an openstack-operator control plane (the
 **Source** column says where each value comes from); it can also be written by hand, in inventory or
-in an AWX survey. Roles that consume it (`ovn_controller`, `nova_compute`) depend on the `contract`
+in an AWX survey. Roles that consume it (`ovn_controller`, `neutron_metadata`, `nova_compute`) depend on the `contract`
 role, which checks every field before anything on a host changes; errors name the field and never
 print a secret. Secret fields are marked `no_log` and never reach logs.
 
@@ -42,6 +42,9 @@ tenrec_controlplane:
   ovn_sb_connection: tcp:ovsdbserver-sb.openstack.svc:6642
   ca_bundle: ""
   tls_internal: false
+  nova_metadata_url: http://nova-metadata-internal.openstack.svc:8775
+  metadata_proxy_shared_secret: secret
+  novncproxy_base_url: https://nova-novncproxy-cell1-public-openstack.apps.ocp.example.com/vnc_lite.html
 ```
 """
 

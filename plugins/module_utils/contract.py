@@ -38,6 +38,14 @@ Shape (every key, its type, and the openstack-operator object it comes from)::
       "ca_bundle": str,                   # PEM; secret named by OpenStackControlPlane
                                           #   .status.tls.caBundleSecretName, key tls-ca-bundle.pem
       "tls_internal": bool,               # OpenStackControlPlane .spec.tls.podLevel.enabled
+      "nova_metadata_url": str,           # "protocol://host:port" neutron-ovn-metadata-agent forwards to:
+                                          #   secret neutron-ovn-metadata-agent-neutron-config (neutron-operator),
+                                          #   key 10-neutron-metadata.conf, [DEFAULT] nova_metadata_protocol,
+                                          #   nova_metadata_host, nova_metadata_port (8775 when unset); "" if none
+      "metadata_proxy_shared_secret": str,  # secret osp-secret, key MetadataSecret
+                                          #   (Nova .spec.passwordSelectors.metadataSecret); "" if none
+      "novncproxy_base_url": str,         # secret nova-<cell>-compute-config (nova-operator), key 01-nova.conf,
+                                          #   [vnc] novncproxy_base_url; "" if none
     }
 """
 
@@ -52,7 +60,8 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by this collection
     urlsplit = None
 
-SECRET_FIELDS = ("transport_url", "notification_transport_url", "service_auth.password")
+SECRET_FIELDS = ("transport_url", "notification_transport_url", "service_auth.password",
+                 "metadata_proxy_shared_secret")
 
 DEFAULTS = {
     "region": "regionOne",
@@ -67,6 +76,9 @@ DEFAULTS = {
     },
     "ca_bundle": "",
     "tls_internal": False,
+    "nova_metadata_url": "",
+    "metadata_proxy_shared_secret": "",
+    "novncproxy_base_url": "",
 }
 
 _HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
@@ -96,6 +108,9 @@ FIELDS = (
     ("ovn_sb_connection", str, True),
     ("ca_bundle", str, False),
     ("tls_internal", bool, False),
+    ("nova_metadata_url", str, False),
+    ("metadata_proxy_shared_secret", str, False),
+    ("novncproxy_base_url", str, False),
 )
 
 _PREFIX = "tenrec_controlplane"
@@ -157,6 +172,10 @@ def validate(contract):
     check("notification_transport_url", lambda v: TRANSPORT_URL_RE.match(v) and _ports_ok(v.split("?")[0]), rabbit)
     check("keystone.internal_url", _url_ok, "an http:// or https:// URL")
     check("keystone.public_url", _url_ok, "an http:// or https:// URL")
+    check("nova_metadata_url", _url_ok, "an http:// or https:// URL")
+    check("novncproxy_base_url", _url_ok, "an http:// or https:// URL")
+    check("metadata_proxy_shared_secret", lambda v: v.strip() == v and "\n" not in v,
+          "a single line without surrounding blanks")
     check("ovn_sb_connection", lambda v: OVN_REMOTE_RE.match(v) and _ports_ok(v), "tcp:host:port or ssl:host:port[,...]")
     check("ca_bundle", PEM_RE.search, "a PEM bundle with at least one certificate")
     check("messaging.heartbeat_timeout_threshold", lambda v: v > 0, "a positive number of seconds")
@@ -187,7 +206,8 @@ def with_defaults(contract):
 
 def build(region, transport_url, keystone_internal_url, service_password, ovn_sb_connection,
           notification_transport_url="", keystone_public_url="", service_username="nova",
-          quorum_queues=False, ca_bundle="", tls_internal=False, heartbeat_timeout_threshold=60):
+          quorum_queues=False, ca_bundle="", tls_internal=False, heartbeat_timeout_threshold=60,
+          nova_metadata_url="", metadata_proxy_shared_secret="", novncproxy_base_url=""):
     """Assemble a contract from values read off the control plane.
 
     Every argument is a plain value (see the module docstring for where each is read);
@@ -210,6 +230,9 @@ def build(region, transport_url, keystone_internal_url, service_password, ovn_sb
         "ovn_sb_connection": ovn_sb_connection,
         "ca_bundle": ca_bundle or "",
         "tls_internal": bool(tls_internal),
+        "nova_metadata_url": nova_metadata_url or "",
+        "metadata_proxy_shared_secret": metadata_proxy_shared_secret or "",
+        "novncproxy_base_url": novncproxy_base_url or "",
     })
     errors = validate(contract)
     if errors:

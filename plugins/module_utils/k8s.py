@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import configparser
 import copy
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
@@ -126,10 +127,42 @@ class Reader(object):
             cur = cur[part]
         return cur
 
-    def secret_value(self, name, key):
-        """Return the decoded value of ``key`` in Secret ``name``."""
-        secret = self.get("v1", "Secret", name)
+    def secret_value(self, name, key, optional=False):
+        """Return the decoded value (str) of ``key`` in Secret ``name``.
+
+        :param optional: return ``""`` instead of raising when the Secret or the key is absent.
+        :raises ControlPlaneError: naming the Secret (and key) when absent and not ``optional``.
+        """
+        try:
+            secret = self.get("v1", "Secret", name)
+        except ControlPlaneError:
+            if optional:
+                return ""
+            raise
         data = secret.get("data") or {}
         if key not in data:
+            if optional:
+                return ""
             raise ControlPlaneError("Secret %s in namespace %s has no key %s" % (name, self.namespace, key))
         return base64.b64decode(data[key]).decode()
+
+    def secret_ini(self, name, key, section, options):
+        """Read ``options`` of ``[section]`` from the INI file stored in Secret ``name``, key ``key``.
+
+        openstack-operator's service operators hand the data plane its configuration as INI
+        snippets in Secrets (for example neutron-operator's ``10-neutron-metadata.conf``).
+
+        :returns: ``dict`` option -> str for the options present; ``{}`` when the Secret, the key
+            or the section is absent.
+        :raises ControlPlaneError: when the stored text is not INI.
+        """
+        text = self.secret_value(name, key, optional=True)
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read_string(text)
+        except configparser.Error as exc:
+            raise ControlPlaneError("Secret %s in namespace %s, key %s, is not INI: %s" % (
+                name, self.namespace, key, str(exc).splitlines()[0]))
+        values = parser.defaults() if section == "DEFAULT" else (
+            parser[section] if parser.has_section(section) else {})
+        return dict((o, values[o]) for o in options if o in values)

@@ -19,8 +19,17 @@ description:
     notifications); Keystone from KeystoneAPI C(.status.apiEndpoints) and C(.spec.region); the
     service password from the password Secret; OVN SB from OVNDBCluster C(.status.internalDbAddress);
     the CA bundle from its Secret; TLS from OpenStackControlPlane C(.spec.tls.podLevel.enabled).
-  - Anything missing fails with the object and field to look at.
-  - The result holds passwords; the module asks Ansible to hide its output (no_log).
+  - What instances need, read from what openstack-operator's service operators write for the data
+    plane; each is left empty when its Secret or key is absent (the roles that need it then fail
+    naming the field), never guessed. The metadata shared secret from the password Secret
+    (key C(metadata_secret_key)); the Nova metadata endpoint from neutron-operator's Secret
+    C(metadata_agent_config_secret), key C(10-neutron-metadata.conf) (C([DEFAULT])
+    C(nova_metadata_protocol), C(nova_metadata_host), C(nova_metadata_port)); the noVNC proxy base
+    URL from nova-operator's Secret C(compute_config_secret), key C(01-nova.conf)
+    (C([vnc] novncproxy_base_url)).
+  - Anything else missing fails with the object and field to look at.
+  - The result holds passwords and other secrets: run the task with C(no_log: true), as the
+    examples do (a key in the result cannot hide it from C(-v) output or job events).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - tenrec.dataplane.attributes.no_diff
@@ -67,6 +76,18 @@ options:
     description: OpenStackControlPlane to read the TLS flag from; empty skips it (TLS off).
     type: str
     default: ""
+  metadata_secret_key:
+    description: Key of the metadata shared secret in C(password_secret) (Nova C(.spec.passwordSelectors.metadataSecret)).
+    type: str
+    default: MetadataSecret
+  metadata_agent_config_secret:
+    description: Secret neutron-operator writes for the data plane's metadata agent.
+    type: str
+    default: neutron-ovn-metadata-agent-neutron-config
+  compute_config_secret:
+    description: Secret nova-operator writes for the cell's computes; empty means C(nova-<cell>-compute-config).
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -75,6 +96,7 @@ EXAMPLES = r"""
     kubeconfig: ~/.kube/config
     namespace: openstack
   register: cp
+  no_log: true  # the contract holds passwords and transport_url
 
 - name: Hand it to the compute roles
   ansible.builtin.set_fact:
@@ -85,7 +107,8 @@ RETURN = r"""
 controlplane:
   description:
     - The C(tenrec_controlplane) contract; every field and its source is in docs/contract.md.
-    - C(transport_url), C(notification_transport_url) and C(service_auth.password) are secrets.
+    - C(transport_url), C(notification_transport_url), C(service_auth.password) and
+      C(metadata_proxy_shared_secret) are secrets.
   returned: success
   type: dict
   contains:
@@ -118,6 +141,16 @@ controlplane:
     tls_internal:
       description: OpenStackControlPlane C(.spec.tls.podLevel.enabled).
       type: bool
+    nova_metadata_url:
+      description: C(nova_metadata_protocol://nova_metadata_host:nova_metadata_port) from C(metadata_agent_config_secret); empty when absent.
+      type: str
+      sample: http://nova-metadata-internal.openstack.svc:8775
+    metadata_proxy_shared_secret:
+      description: C(password_secret), key C(metadata_secret_key); empty when absent.
+      type: str
+    novncproxy_base_url:
+      description: C([vnc] novncproxy_base_url) from C(compute_config_secret); empty when absent.
+      type: str
 """
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
@@ -149,11 +182,22 @@ def read_contract(reader, p):
     if p["controlplane_name"]:
         cp = reader.get("core.openstack.org/v1beta1", "OpenStackControlPlane", p["controlplane_name"])
         tls = bool(((cp.get("spec", {}).get("tls") or {}).get("podLevel") or {}).get("enabled"))
+    agent = reader.secret_ini(p["metadata_agent_config_secret"], "10-neutron-metadata.conf", "DEFAULT",
+                              ("nova_metadata_protocol", "nova_metadata_host", "nova_metadata_port"))
+    metadata_url = ""
+    if agent.get("nova_metadata_host"):
+        metadata_url = "%s://%s:%s" % (agent.get("nova_metadata_protocol") or "http", agent["nova_metadata_host"],
+                                       agent.get("nova_metadata_port") or "8775")
+    compute = reader.secret_ini(p["compute_config_secret"] or "nova-%s-compute-config" % p["cell"], "01-nova.conf",
+                                "vnc", ("novncproxy_base_url",))
     try:
         return build(region=region, transport_url=cell_url, keystone_internal_url=internal,
                      service_password=password, ovn_sb_connection=sb, notification_transport_url=notif_url,
                      keystone_public_url=public, service_username=p["service_username"],
-                     quorum_queues=quorum, ca_bundle=ca, tls_internal=tls)
+                     quorum_queues=quorum, ca_bundle=ca, tls_internal=tls, nova_metadata_url=metadata_url,
+                     metadata_proxy_shared_secret=reader.secret_value(
+                         p["password_secret"], p["metadata_secret_key"], optional=True),
+                     novncproxy_base_url=compute.get("novncproxy_base_url", ""))
     except ValueError as exc:
         raise ControlPlaneError("the control plane publishes values the computes cannot use: %s" % exc)
 
@@ -172,12 +216,16 @@ def main():
             service_username=dict(type="str", default="nova"),
             ca_bundle_secret=dict(type="str", default="", no_log=False),
             controlplane_name=dict(type="str", default=""),
+            metadata_secret_key=dict(type="str", default="MetadataSecret", no_log=False),
+            metadata_agent_config_secret=dict(type="str", default="neutron-ovn-metadata-agent-neutron-config",
+                                              no_log=False),
+            compute_config_secret=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
     contract = call_or_fail(module, lambda: read_contract(
         Reader(get_api_client(module), module.params["namespace"]), module.params))
-    module.exit_json(changed=False, controlplane=contract, _ansible_no_log=True)
+    module.exit_json(changed=False, controlplane=contract)
 
 
 if __name__ == "__main__":

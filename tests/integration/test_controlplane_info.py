@@ -19,6 +19,7 @@ PLAYBOOK = """
     - name: Read the contract
       tenrec.dataplane.controlplane_info: {args}
       register: cp
+      no_log: true
     - name: Save it for the test
       ansible.builtin.copy:
         content: "{{{{ cp.controlplane | to_json }}}}"
@@ -46,7 +47,8 @@ def operator(kubeapi, kubeconfig):
     from kubernetes import config
     api = config.new_client_from_config(config_file=kubeconfig)
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    core.create_namespaced_secret(NS, {"metadata": {"name": "osp-secret"}, "stringData": {"NovaPassword": "N0vaPw"}})
+    core.create_namespaced_secret(NS, {"metadata": {"name": "osp-secret"},
+                                       "stringData": {"NovaPassword": "N0vaPw", "MetadataSecret": "M3taSecret"}})
     core.create_namespaced_secret(NS, {"metadata": {"name": "rabbitmq-transport-url-nova-cell1"},
                                        "stringData": {"transport_url": "rabbit://u:R4bbitPw@rabbitmq-cell1.openstack.svc:5672/?ssl=0"}})
 
@@ -91,6 +93,56 @@ def test_full_contract(operator, kubeconfig, tmp_path):
     assert contract["service_auth"]["password"] == "N0vaPw"
     assert contract["ovn_sb_connection"] == "tcp:ovsdbserver-sb-0.openstack.svc:6642"
     assert "N0vaPw" not in out and "R4bbitPw" not in out, "a secret reached the log"
+
+
+def test_instance_fields_from_the_operators_secrets(operator, kubeconfig, tmp_path):
+    """Metadata endpoint and noVNC base URL come from the Secrets neutron-operator and nova-operator
+    write for the data plane; absent Secrets leave the fields empty (the roles then name them)."""
+    from kubernetes import config
+    core = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+    rc, contract, out = run(tmp_path, kubeconfig)
+    assert rc == 0, out
+    assert (contract["nova_metadata_url"], contract["novncproxy_base_url"]) == ("", "")
+    assert contract["metadata_proxy_shared_secret"] == "M3taSecret"
+    core.create_namespaced_secret(NS, {"metadata": {"name": "neutron-ovn-metadata-agent-neutron-config"}, "stringData": {
+        "10-neutron-metadata.conf": "[DEFAULT]\nnova_metadata_host = nova-metadata-internal.openstack.svc\n"
+                                    "nova_metadata_protocol = https\nmetadata_proxy_shared_secret = M3taSecret\n"}})
+    core.create_namespaced_secret(NS, {"metadata": {"name": "nova-cell1-compute-config"}, "stringData": {
+        "01-nova.conf": "[DEFAULT]\nhost = x\n[vnc]\nnovncproxy_base_url = https://novnc.apps.example.com/vnc_lite.html\n"}})
+    try:
+        rc, contract, out = run(tmp_path, kubeconfig)
+        assert rc == 0, out
+        assert contract["nova_metadata_url"] == "https://nova-metadata-internal.openstack.svc:8775"
+        assert contract["novncproxy_base_url"] == "https://novnc.apps.example.com/vnc_lite.html"
+        core.patch_namespaced_secret("nova-cell1-compute-config", NS, {"stringData": {"01-nova.conf": "not ini"}})
+        rc, contract, out = run(tmp_path, kubeconfig)
+        assert rc != 0 and "Secret nova-cell1-compute-config in namespace openstack, key 01-nova.conf, is not INI" in out
+    finally:
+        for name in ("neutron-ovn-metadata-agent-neutron-config", "nova-cell1-compute-config"):
+            core.delete_namespaced_secret(name, NS)
+    assert "M3taSecret" not in out
+
+
+def test_contract_play_keeps_secrets_out_of_vvv_output_and_job_events(operator, kubeconfig, tmp_path):
+    """playbooks/contract.yml (how the main job reads the contract) at -vvv: neither the output nor
+    ansible-runner's job events (what AWX stores) hold a password, transport_url or the metadata secret."""
+    operator.patch_namespaced_custom_object_status(
+        "ovn.openstack.org", "v1beta1", NS, "ovndbclusters", "ovndbcluster-sb",
+        {"status": {"internalDbAddress": "tcp:ovsdbserver-sb-0.openstack.svc:6642"}})
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory/hosts").write_text("[computes]\ncompute-0 ansible_connection=local\n")
+    result = ansible_runner.run(private_data_dir=str(tmp_path), playbook=str(ROOT / "playbooks/contract.yml"),
+                                quiet=True, verbosity=3,
+                                extravars={"tenrec_kubeconfig": kubeconfig, "tenrec_controlplane_name": "",
+                                           "ansible_python_interpreter": os.sys.executable},
+                                envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
+    text = result.stdout.read()
+    events = json.dumps(list(result.events))
+    assert result.rc == 0, text[-3000:]
+    assert "Keep the contract for the node plays" in text and "<127.0.0.1>" in text, "not a -vvv run"
+    for secret in ("N0vaPw", "R4bbitPw", "M3taSecret"):
+        assert secret not in text, "%s in -vvv output" % secret
+        assert secret not in events, "%s in job events" % secret
 
 
 def test_missing_transport_url_secret_status(operator, kubeconfig, tmp_path):

@@ -10,7 +10,7 @@ from ansible_collections.tenrec.dataplane.plugins.module_utils import contract a
 
 from unit_support import ROOT
 
-SECRETS = ("Sup3rSecret", "N0tifSecret", "N0vaSecret")
+SECRETS = ("Sup3rSecret", "N0tifSecret", "N0vaSecret", "M3taSecret")
 
 
 def _set(data, path, value):
@@ -45,6 +45,10 @@ def test_valid_contract_has_no_errors(contract):
     ("service_auth.password", KeyError, "service_auth.password: is required"),
     ("keystone", KeyError, "tenrec_controlplane.keystone: is required"),
     ("ovn_sb_connection", "", "ovn_sb_connection: must not be empty"),
+    ("nova_metadata_url", "nova-metadata:8775", "nova_metadata_url: must be an http"),
+    ("novncproxy_base_url", "novnc.example.com", "novncproxy_base_url: must be an http"),
+    ("metadata_proxy_shared_secret", " M3taSecret", "metadata_proxy_shared_secret: must be a single line"),
+    ("metadata_proxy_shared_secret", 5, "metadata_proxy_shared_secret: must be str"),
 ])
 def test_malformed_field_is_named(contract, path, value, needle):
     _set(contract, path, value)

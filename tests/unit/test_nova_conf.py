@@ -1,4 +1,5 @@
-"""nova.conf as the nova_compute role renders it, for RHEL and Debian, read back with an INI parser."""
+"""nova.conf (nova_compute) and neutron_ovn_metadata_agent.ini (neutron_metadata) as the roles render
+them, for RHEL and Debian, read back with an INI parser."""
 
 import configparser
 
@@ -8,10 +9,11 @@ import pytest
 from unit_support import ROOT, VALID_CONTRACT
 
 
-def render(tmp_path, family, **extra):
+def render_role(tmp_path, role, templates, family, **extra):
+    """Render ``templates`` of ``role`` for ``family``; return the output folder."""
     out = tmp_path / family
     out.mkdir()
-    extravars = {"repo": str(ROOT), "out": str(out), "family": family,
+    extravars = {"repo": str(ROOT), "out": str(out), "family": family, "role": role, "templates": templates,
                  "tenrec_controlplane": VALID_CONTRACT, **extra}
     runner_dir = tmp_path / ("runner-" + family)
     runner_dir.mkdir()
@@ -20,6 +22,11 @@ def render(tmp_path, family, **extra):
                                 extravars=extravars, quiet=True,
                                 envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
     assert result.rc == 0, result.stdout.read()
+    return out
+
+
+def render(tmp_path, family, **extra):
+    out = render_role(tmp_path, "nova_compute", ["nova.conf.j2", "nova-compute.conf.j2"], family, **extra)
     conf = configparser.ConfigParser(interpolation=None)
     conf.read(out / "nova.conf")
     return conf, out
@@ -47,6 +54,12 @@ def test_contract_lands_in_nova_conf(tmp_path, family):
     assert conf["libvirt"]["virt_type"] == "qemu"
     assert conf["libvirt"]["cpu_mode"] == "none"
     assert conf["vnc"]["server_listen"] == "192.168.24.10"
+    assert conf["vnc"]["server_proxyclient_address"] == "192.168.24.10"
+    assert conf["vnc"]["novncproxy_base_url"] == c["novncproxy_base_url"]
+    assert conf["neutron"]["valid_interfaces"] == "internal"
+    assert conf["neutron"]["ovs_bridge"] == "br-int"
+    assert conf["glance"]["valid_interfaces"] == "internal"
+    assert conf["glance"]["region_name"] == "regionOne"
     socket = {"RedHat": "unix:/run/openvswitch/db.sock", "Debian": "unix:/var/run/openvswitch/db.sock"}
     assert conf["os_vif_ovs"]["ovsdb_connection"] == socket[family]
 
@@ -74,3 +87,36 @@ def test_tls_contract_sets_cafile(tmp_path):
     assert conf["placement"]["cafile"] == "/etc/nova/tenrec-ca-bundle.pem"
     assert conf["oslo_messaging_rabbit"]["ssl_ca_file"] == "/etc/nova/tenrec-ca-bundle.pem"
     assert conf["oslo_messaging_rabbit"]["ssl"] == "true"
+
+
+def render_agent(tmp_path, family, **extra):
+    out = render_role(tmp_path, "neutron_metadata", ["neutron_ovn_metadata_agent.ini.j2"], family, **extra)
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read(out / "neutron_ovn_metadata_agent.ini")
+    return conf
+
+
+@pytest.mark.parametrize("family", ["RedHat", "Debian"])
+def test_metadata_agent_ini_from_contract(tmp_path, family):
+    conf = render_agent(tmp_path, family)
+    d = conf["DEFAULT"]
+    assert (d["nova_metadata_host"], d["nova_metadata_port"], d["nova_metadata_protocol"]) == (
+        "nova-metadata-internal.openstack.svc", "8775", "http")
+    assert d["metadata_proxy_shared_secret"] == VALID_CONTRACT["metadata_proxy_shared_secret"]
+    assert "auth_ca_cert" not in d, "no CA bundle, no auth_ca_cert"
+    assert conf["ovn"]["ovn_sb_connection"] == VALID_CONTRACT["ovn_sb_connection"]
+    assert "ovn_sb_private_key" not in conf["ovn"], "tcp: SB, no TLS files"
+    assert conf["ovs"]["ovsdb_connection"] == "unix:/run/openvswitch/db.sock"
+
+
+def test_metadata_agent_ini_over_tls_and_overrides(tmp_path):
+    cp = dict(VALID_CONTRACT, ovn_sb_connection="ssl:10.0.0.30:6642", nova_metadata_url="https://nova-metadata:8775",
+              ca_bundle="-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    conf = render_agent(tmp_path, "RedHat", tenrec_controlplane=cp,
+                        neutron_metadata_config_overrides={"DEFAULT": {"metadata_workers": 4}})
+    assert conf["DEFAULT"]["nova_metadata_protocol"] == "https"
+    assert conf["DEFAULT"]["auth_ca_cert"] == "/etc/neutron/tenrec-ca-bundle.pem"
+    assert conf["DEFAULT"]["metadata_workers"] == "4"
+    assert conf["ovn"]["ovn_sb_private_key"] == "/etc/pki/tls/private/ovn_metadata.key"
+    assert conf["ovn"]["ovn_sb_certificate"] == "/etc/pki/tls/certs/ovn_metadata.crt"
+    assert conf["ovn"]["ovn_sb_ca_cert"] == "/etc/pki/tls/certs/ovn_metadata_ca.crt"

@@ -16,4 +16,7 @@ VALID_CONTRACT = {
     "ovn_sb_connection": "tcp:10.0.0.30:6642,tcp:10.0.0.31:6642",
     "ca_bundle": "",
     "tls_internal": False,
+    "nova_metadata_url": "http://nova-metadata-internal.openstack.svc:8775",
+    "metadata_proxy_shared_secret": "M3taSecret",
+    "novncproxy_base_url": "https://nova-novncproxy-cell1-public.apps.example.com/vnc_lite.html",
 }
