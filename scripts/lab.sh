@@ -20,7 +20,7 @@ case "${1:-up}" in
     rm -f "$TENREC_PLAY_TIMES_FILE"
     declare -a phases=()
     # molecule's create runs the scenario's prepare too (lab/prepare.yml); both are skipped once done
-    for step in create converge verify; do
+    for step in create converge side-effect verify; do
       t0=$(date +%s)
       [ "$step" = verify ] && unset TENREC_PLAY_TIMES_FILE
       molecule "$step" -s "$scenario"
@@ -28,7 +28,8 @@ case "${1:-up}" in
     done
     echo
     echo "lab: up in $(( $(date +%s) - start )) s (create: containers, control plane, lab API, underlay;"
-    echo "     converge: the main job, tenrec.dataplane.site; verify: what an operator checks)"
+    echo "     converge: the main job, tenrec.dataplane.site; side-effect: an instance on every compute;"
+    echo "     verify: what an operator checks)"
     for p in "${phases[@]}"; do echo "  $p"; done
     if [ -f lab/state/play-times.txt ]; then
       echo "lab: the main job's phases"
@@ -43,7 +44,12 @@ case "${1:-up}" in
         OS_PASSWORD=lab-secret OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default \
         OS_PROJECT_DOMAIN_NAME=Default OS_REGION_NAME=regionOne \
         sh -c 'openstack compute service list --service nova-compute; openstack hypervisor list;
-               openstack resource provider list; ovn-sbctl show'
+               openstack resource provider list; ovn-sbctl show; openstack server list --long'
+    fi
+    if [ -f lab/state/instances.json ]; then
+      echo "lab: instances (seconds from create)"
+      mapfile -t vms < <(podman ps --filter label=tenrec-lab=true --format '{{.Names}}' | sed -n 's/^\(tenrec-lab-cmp-.*\)/tenrec-lab-vm-\1/p' | sort)
+      python lab/instances.py --clouds lab/state/clouds.yaml --state lab/state/instances.json --timeout 60 "${vms[@]}" | sed 's/^/  /'
     fi
     ;;
   clean)

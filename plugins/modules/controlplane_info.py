@@ -28,7 +28,7 @@ description:
     URL from nova-operator's Secret C(compute_config_secret), key C(01-nova.conf)
     (C([vnc] novncproxy_base_url)).
   - Anything else missing fails with the object and field to look at.
-  - The result holds passwords and other secrets: run the task with C(no_log: true), as the
+  - The result holds passwords and other secrets, so run the task with C(no_log) on, as the
     examples do (a key in the result cannot hide it from C(-v) output or job events).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -219,7 +219,7 @@ def main():
             metadata_secret_key=dict(type="str", default="MetadataSecret", no_log=False),
             metadata_agent_config_secret=dict(type="str", default="neutron-ovn-metadata-agent-neutron-config",
                                               no_log=False),
-            compute_config_secret=dict(type="str", default=""),
+            compute_config_secret=dict(type="str", default="", no_log=False),
         ),
         supports_check_mode=True,
     )

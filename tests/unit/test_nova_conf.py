@@ -60,8 +60,7 @@ def test_contract_lands_in_nova_conf(tmp_path, family):
     assert conf["neutron"]["ovs_bridge"] == "br-int"
     assert conf["glance"]["valid_interfaces"] == "internal"
     assert conf["glance"]["region_name"] == "regionOne"
-    socket = {"RedHat": "unix:/run/openvswitch/db.sock", "Debian": "unix:/var/run/openvswitch/db.sock"}
-    assert conf["os_vif_ovs"]["ovsdb_connection"] == socket[family]
+    assert conf["os_vif_ovs"]["ovsdb_connection"] == "tcp:127.0.0.1:6640"
 
 
 def test_kvm_gets_host_model_and_overrides_win(tmp_path):

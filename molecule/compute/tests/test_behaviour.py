@@ -18,6 +18,8 @@ CONTRACT = {
     "keystone": {"internal_url": "http://10.88.11.10:5000/v3"},
     "service_auth": {"password": "lab-molecule-secret"},
     "ovn_sb_connection": "tcp:10.88.11.10:6642",
+    "nova_metadata_url": "http://10.88.11.10:8775",
+    "metadata_proxy_shared_secret": "lab-molecule-metadata",
 }
 
 
@@ -80,6 +82,13 @@ def test_one_override_changes_nova_conf_and_restarts_once(host):
      "tenrec_controlplane.ovn_sb_connection"),
     ({"tenrec_controlplane": dict(CONTRACT, keystone={"internal_url": "keystone:5000"})},
      "tenrec_controlplane.keystone.internal_url"),
+    ({"tenrec_controlplane": dict(CONTRACT, nova_metadata_url="10.88.11.10:8775")},
+     "tenrec_controlplane.nova_metadata_url: must be an http"),
+    ({"tenrec_controlplane": dict(CONTRACT, nova_metadata_url="")},
+     "tenrec_controlplane.nova_metadata_url is required by neutron_metadata"),
+    ({"tenrec_controlplane": dict(CONTRACT, metadata_proxy_shared_secret="")},
+     "tenrec_controlplane.metadata_proxy_shared_secret is required by neutron_metadata"),
+    ({"neutron_metadata_workers": 0}, "neutron_metadata_workers"),
     ({"nova_compute_reserved_host_memory_mb": "lots"}, "nova_compute_reserved_host_memory_mb"),
     ({"ovn_controller_bridge_mappings": {"physnet1": "br-ex"}}, "ovn_controller_bridge_mappings"),
     ({"bootstrap_timesync": "maybe"}, "bootstrap_timesync"),
@@ -92,6 +101,6 @@ def test_bad_input_fails_first_and_changes_nothing(host, extravars, needle):
     assert failed, out[-3000:]
     message = str(failed[0]["res"].get("msg", "")) + str(failed[0]["res"].get("argument_errors", ""))
     assert needle in message, message
-    assert "lab-molecule-secret" not in out
+    assert "lab-molecule-secret" not in out and "lab-molecule-metadata" not in out
     assert changed == 0
     assert nova_state(host) == before

@@ -24,9 +24,10 @@ def ctl(host):
 
 
 def test_packages_and_services(host):
-    for pkg in ("nova-compute", "libvirt-daemon-system", "openvswitch-switch", "ovn-host"):
+    for pkg in ("nova-compute", "libvirt-daemon-system", "openvswitch-switch", "ovn-host",
+                "neutron-ovn-metadata-agent", "haproxy"):
         assert host.package(pkg).is_installed, pkg
-    for svc in ("nova-compute", "libvirtd", "openvswitch-switch", "ovn-controller"):
+    for svc in ("nova-compute", "libvirtd", "openvswitch-switch", "ovn-controller", "neutron-ovn-metadata-agent"):
         assert host.service(svc).is_running, svc
         assert host.service(svc).is_enabled, svc
 
@@ -81,3 +82,19 @@ def test_placement_resource_provider(host, ctl):
     name = host.check_output("hostname")
     providers = [p["name"] for p in _admin(ctl, "resource provider list")]
     assert name in providers
+
+
+def test_metadata_agent_conf_and_its_chassis(host, ctl):
+    f = host.file("/etc/neutron/neutron_ovn_metadata_agent.ini")
+    assert (f.user, f.group, f.mode) == ("root", "neutron", 0o640)
+    conf = configparser.ConfigParser(interpolation=None)
+    conf.read_string(f.content_string)
+    assert (conf["DEFAULT"]["nova_metadata_host"], conf["DEFAULT"]["nova_metadata_port"],
+            conf["DEFAULT"]["nova_metadata_protocol"]) == (CONTROLLER, "8775", "http")
+    assert conf["DEFAULT"]["metadata_proxy_shared_secret"] == "lab-molecule-metadata"
+    assert conf["ovn"]["ovn_sb_connection"] == "tcp:%s:6642" % CONTROLLER
+    # the agent announces itself on this node's chassis in the SB DB
+    name = host.check_output("hostname")
+    rows = json.loads(ctl.check_output(
+        "ovn-sbctl --format=json --columns=external_ids find Chassis_Private name=%s" % name))["data"]
+    assert rows and "neutron:ovn-metadata-id" in dict(rows[0][0][1]), rows

@@ -126,6 +126,18 @@ def test_check_mode_on_the_converged_lab_changes_nothing_and_passes():
     assert PASSWORD not in out
 
 
+def test_vvv_run_and_its_job_events_hold_no_secret():
+    """The whole main job at -vvv on the converged lab: neither its output nor the ansible-runner job
+    events (what AWX stores) hold a lab password, the metadata shared secret or a transport_url."""
+    rc, events, out, _stats = run_playbook(os.path.join(ROOT, "playbooks/site.yml"), cmdline="-vvv")
+    assert rc == 0, out[-3000:]
+    assert "<%s> ESTABLISH" % FIRST in out or "ESTABLISH PODMAN" in out or "task path:" in out, "not a -vvv run"
+    stored = json.dumps(events)
+    for secret in (PASSWORD, VARS["lab_controlplane_metadata_secret"], "rabbit://nova:"):
+        assert secret not in out, "%r in the -vvv output" % secret
+        assert secret not in stored, "%r in the job events" % secret
+
+
 def test_main_job_with_rabbitmq_down_fails_in_prechecks_on_every_node(host):
     """The prechecks pass; with RabbitMQ stopped on the controller the whole main job stops in the
     prechecks, on every node, naming the AMQP endpoint, before any compute role ran."""
@@ -216,7 +228,7 @@ def prechecks_over_tls(ca_bundle):
            " 'messaging': {'ssl': true}, 'ca_bundle': lab_ca}, recursive=true) }}")
     return run_playbook([
         {"name": "Contract over TLS", "hosts": "localhost", "gather_facts": False, "tasks": [
-            {"name": "Read the contract", "register": "__cp",
+            {"name": "Read the contract", "register": "__cp", "no_log": True,
              "tenrec.dataplane.controlplane_info": {"kubeconfig": "{{ tenrec_kubeconfig }}"}},
             {"name": "Point it at RabbitMQ's TLS listener", "no_log": True,
              "ansible.builtin.set_fact": {"tenrec_controlplane": tls}}]},
@@ -254,3 +266,69 @@ def test_wait_names_each_host_that_is_not_in_and_what_it_lacks():
             "no Placement resource provider") in out, out[-2000:]
     assert FIRST + ":" not in out
     assert PASSWORD not in out
+
+
+VMS = {name: "tenrec-lab-vm-" + name for name in COMPUTES}  # lab/instances.yml boots one per compute
+
+
+@pytest.fixture(scope="module")
+def instances(cloud):
+    """``{compute: (server, port)}`` of the instances lab/instances.yml booted."""
+    out = {}
+    for name, vm in VMS.items():
+        server = cloud.compute.find_server(vm, ignore_missing=False)
+        server = cloud.compute.get_server(server.id)
+        ports = list(cloud.network.ports(device_id=server.id))
+        assert len(ports) == 1, (vm, ports)
+        out[name] = (server, ports[0])
+    return out
+
+
+def console(cloud, server):
+    return cloud.compute.get_server_console_output(server).get("output") or ""
+
+
+def guest_problems(cloud, instances):
+    """What each guest's console says went wrong: ``{compute: [problem, ...]}``, empty when every
+    guest got its lease from OVN, its own metadata, and an answer from each peer."""
+    problems = {}
+    ips = {name: port.fixed_ips[0]["ip_address"] for name, (_server, port) in instances.items()}
+    for name, (server, _port) in instances.items():
+        log = console(cloud, server)
+        found = []
+        if "tenrec-guest: dhcp eth0 %s/" % ips[name] not in log:
+            found.append("no DHCP lease for %s" % ips[name])
+        if "tenrec-guest: metadata uuid %s" % server.id not in log:
+            found.append("no metadata with its own uuid")
+        for peer, ip in ips.items():
+            if peer != name and "tenrec-guest: ping %s ok" % ip not in log:
+                found.append("no answer from %s (%s)" % (ip, peer))
+        if found:
+            problems[name] = found + ["console: " + " | ".join(line for line in log.splitlines() if "tenrec-guest" in line)]
+    return problems
+
+
+def test_an_instance_is_active_on_every_compute_with_its_port_bound_there(instances):
+    for name, (server, port) in instances.items():
+        assert (server.status, server.compute_host) == ("ACTIVE", name), (server.name, server.status, server.fault)
+        assert (port.binding_host_id, port.binding_vif_type, port.status) == (name, "ovs", "ACTIVE"), port
+
+
+def test_guests_get_their_lease_from_ovn_their_metadata_and_reach_each_other(cloud, instances):
+    """Each guest's console: the address OVN's DHCP handed out (the port's fixed IP), the metadata
+    service's answer carrying the instance's own uuid, and a ping answered by every peer instance
+    (each on another compute: across the Geneve tunnel)."""
+    assert guest_problems(cloud, instances) == {}
+
+
+@pytest.mark.skipif(len(COMPUTES) < 2, reason="a Geneve tunnel needs two computes (TENREC_LAB_COMPUTES)")
+def test_instance_answers_ping_from_another_compute(host, instances):
+    """From outside the guests: the metadata namespace on the first compute pings the instance on
+    every other compute through the tenant network's Geneve tunnel."""
+    (server, port) = instances[FIRST]
+    namespace = "ovnmeta-" + port.network_id
+    for name, (_server, other) in instances.items():
+        if name != FIRST:
+            ip = other.fixed_ips[0]["ip_address"]
+            out = cmp(host, FIRST).run("ip netns exec %s ping -c 3 -W 2 %s", namespace, ip)
+            assert out.rc == 0 and " 0% packet loss" in out.stdout, name + ": " + out.stdout + out.stderr
