@@ -1,5 +1,6 @@
 """Kubernetes-API-compatible test server (the lab's and the tests' stand-in for OpenShift)."""
 
+from .certmanager import CertManager
 from .server import ApiError, KubeAPIServer
 
-__all__ = ["ApiError", "KubeAPIServer"]
+__all__ = ["ApiError", "CertManager", "KubeAPIServer"]

@@ -1,9 +1,13 @@
 """Run the test server: python -m kubeapi --crds DIR [--state DIR] [--host H] [--port P] [--token T]
-[--publish FILE] [--probe NAME=HOST:PORT ...].
+[--publish FILE] [--probe NAME=HOST:PORT ...] [--ca-bundle-secret NAME].
 
 Prints the URL once it listens, writes DIR/kubeconfig, and serves until SIGTERM or Ctrl-C.
 ``--publish`` creates the objects of a YAML file (with their ``status``) as the operators would;
-``--probe`` runs the lab's OpenStackControlPlane reconciler over those endpoints (see labop.py).
+``--probe`` runs the lab's OpenStackControlPlane reconciler over those endpoints (see labop.py);
+``--ca-bundle-secret`` makes that reconciler publish ``status.tls.caBundleSecretName`` (the Secret
+itself, key ``tls-ca-bundle.pem``, comes from ``--publish``). The cert-manager stand-in
+(certmanager.py: CA Issuers Ready, Certificates signed into their Secrets) always runs; it acts
+once the cert-manager.io CRDs are served.
 """
 
 import argparse
@@ -13,7 +17,7 @@ import threading
 
 import yaml
 
-from . import labop
+from . import certmanager, labop
 from .server import KubeAPIServer
 
 
@@ -27,6 +31,9 @@ def main():
     parser.add_argument("--publish", help="YAML file of objects (with status) to create at start")
     parser.add_argument("--probe", action="append", default=[], metavar="NAME=HOST:PORT",
                         help="service the OpenStackControlPlane reconciler probes (repeatable)")
+    parser.add_argument("--ca-bundle-secret", default="", metavar="NAME",
+                        help="Secret (key tls-ca-bundle.pem) the OpenStackControlPlane reconciler names in "
+                             "status.tls.caBundleSecretName whenever it writes status; starts the reconciler")
     args = parser.parse_args()
     server = KubeAPIServer(crd_dir=args.crds, token=args.token, host=args.host, port=args.port,
                            state_dir=args.state, namespaces=("default", "openstack")).start()
@@ -34,15 +41,18 @@ def main():
         with open(args.publish) as handle:
             labop.publish(server, [d for d in yaml.safe_load_all(handle) if d])
     reconciler = None
-    if args.probe:
+    if args.probe or args.ca_bundle_secret:
         probes = []
         for item in args.probe:
             name, _eq, where = item.partition("=")
             host, _colon, port = where.rpartition(":")
             probes.append((name, host, int(port)))
-        reconciler = labop.Reconciler(server, probes)
+        reconciler = labop.Reconciler(server, probes, ca_bundle_secret=args.ca_bundle_secret)
         reconciler.reconcile_once()
         reconciler.start()
+    certs = certmanager.CertManager(server)
+    certs.reconcile_once()
+    certs.start()
     kubeconfig = server.write_kubeconfig(os.path.join(server.state_dir, "kubeconfig"))
     print("kubeapi: serving %s (kubeconfig %s)" % (server.url, kubeconfig), flush=True)
     done = threading.Event()
@@ -53,6 +63,7 @@ def main():
         pass
     if reconciler:
         reconciler.stop()
+    certs.stop()
     server.stop()
 
 

@@ -12,6 +12,8 @@ probe answers. Once Ready at its generation, a control plane is left alone: like
 stand-in reacts to changes of the objects, not to a service failing later outside its view. A
 RabbitMQ stopped on the lab controller after that is what a broken path between the compute nodes
 and the cluster looks like: the control plane stays Ready and the main job's prechecks catch it.
+With ``ca_bundle_secret`` it also publishes ``status.tls.caBundleSecretName`` (the Secret holding
+``tls-ca-bundle.pem``, as openstack-operator names ``combined-ca-bundle``) whenever it writes status.
 """
 
 import copy
@@ -65,11 +67,13 @@ class Reconciler(threading.Thread):
 
     :param probes: list of ``(name, host, port)``; ``name`` becomes the condition
         ``OpenStackControlPlane<name>Ready``.
+    :param ca_bundle_secret: Secret name written to ``status.tls.caBundleSecretName``; ``""`` writes none.
     """
 
-    def __init__(self, server, probes, interval=2.0):
+    def __init__(self, server, probes, interval=2.0, ca_bundle_secret=""):
         super().__init__(daemon=True)
         self.server, self.probes, self.interval = server, list(probes), interval
+        self.ca_bundle_secret = ca_bundle_secret
         self.stopping = threading.Event()
 
     def conditions(self):
@@ -89,12 +93,15 @@ class Reconciler(threading.Thread):
                  else "Setup complete"}
         return [ready] + out
 
-    @staticmethod
-    def settled(obj):
-        """True when ``obj`` is Ready at the generation the stand-in last observed."""
+    def settled(self, obj):
+        """True when ``obj`` is Ready at the generation the stand-in last observed (and names the CA bundle)."""
         status = obj.get("status") or {}
         ready = [c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"]
-        return status.get("observedGeneration") == obj["metadata"].get("generation") and ready == ["True"]
+        return (status.get("observedGeneration") == obj["metadata"].get("generation") and ready == ["True"]
+                and self._tls_published(status))
+
+    def _tls_published(self, status):
+        return not self.ca_bundle_secret or (status.get("tls") or {}).get("caBundleSecretName") == self.ca_bundle_secret
 
     def reconcile_once(self):
         res = self.server.resources.get(CP)
@@ -109,9 +116,12 @@ class Reconciler(threading.Thread):
             status = dict(obj.get("status") or {}, observedGeneration=meta["generation"])
             old = {c["type"]: (c["status"], c["message"]) for c in (obj.get("status") or {}).get("conditions") or []}
             new = {c["type"]: (c["status"], c["message"]) for c in conditions}
-            if old == new and (obj.get("status") or {}).get("observedGeneration") == meta["generation"]:
+            if old == new and (obj.get("status") or {}).get("observedGeneration") == meta["generation"] \
+                    and self._tls_published(obj.get("status") or {}):
                 continue
             status["conditions"] = conditions
+            if self.ca_bundle_secret:
+                status["tls"] = dict(status.get("tls") or {}, caBundleSecretName=self.ca_bundle_secret)
             try:
                 self.server._update(res, meta["namespace"], meta["name"], {"status": status}, "status", False,  # pylint: disable=protected-access
                                     check_rv=False)

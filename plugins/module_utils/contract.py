@@ -12,12 +12,12 @@ Its Ansible argument spec is ``roles/contract/meta/argument_specs.yml`` and its 
 Shape (every key, its type, and the openstack-operator object it comes from)::
 
     {
-      "region": str,                      # KeystoneAPI .spec.region (status.region when set)
-      "transport_url": str,               # secret TransportURL(nova-cell1-transport).status.secretName,
+      "region": str,                      # KeystoneAPI .spec.region ("regionOne" when unset)
+      "transport_url": str,               # secret TransportURL(nova-<cell>-transport).status.secretName,
                                           #   key transport_url
       "notification_transport_url": str,  # same, from the notifications TransportURL; "" when none
       "messaging": {
-        "ssl": bool,                      # ssl=1 in transport_url's query, or rabbitmq TLS
+        "ssl": bool,                      # ssl=1 (or ssl=true) in transport_url's query
         "quorum_queues": bool,            # TransportURL .status.queueType == "Quorum"
         "heartbeat_timeout_threshold": int,  # seconds; operator default 60
       },
@@ -26,18 +26,23 @@ Shape (every key, its type, and the openstack-operator object it comes from)::
         "public_url": str,                # KeystoneAPI .status.apiEndpoints.public ("" if absent)
       },
       "service_auth": {
-        "username": str,                  # Nova .spec.serviceUser (default "nova")
+        "username": str,                  # controlplane_info's service_username (default "nova", as
+                                          #   Nova .spec.serviceUser's default)
         "password": str,                  # secret osp-secret (OpenStackControlPlane .spec.secret),
-                                          #   key NovaPassword (Nova .spec.passwordSelectors.service)
+                                          #   key NovaPassword (Nova .spec.passwordSelectors.service);
+                                          #   controlplane_info's password_secret / password_key
         "project_name": str,              # "service"
         "user_domain_name": str,          # "Default"
         "project_domain_name": str,       # "Default"
       },
-      "ovn_sb_connection": str,           # OVNDBCluster(dbType SB) .status.internalDbAddress,
+      "ovn_sb_connection": str,           # OVNDBCluster(dbType SB) .status.dbAddress (the address for
+                                          #   nodes outside the cluster; never .status.internalDbAddress),
                                           #   "tcp:host:port[,tcp:host:port]" or "ssl:..."
       "ca_bundle": str,                   # PEM; secret named by OpenStackControlPlane
-                                          #   .status.tls.caBundleSecretName, key tls-ca-bundle.pem
-      "tls_internal": bool,               # OpenStackControlPlane .spec.tls.podLevel.enabled
+                                          #   .status.tls.caBundleSecretName (controlplane_info's
+                                          #   ca_bundle_secret overrides), key tls-ca-bundle.pem
+      "tls_internal": bool,               # OpenStackControlPlane .spec.tls.podLevel.enabled (CRD default
+                                          #   true: absent means true)
       "nova_metadata_url": str,           # "protocol://host:port" neutron-ovn-metadata-agent forwards to:
                                           #   secret neutron-ovn-metadata-agent-neutron-config (neutron-operator),
                                           #   key 10-neutron-metadata.conf, [DEFAULT] nova_metadata_protocol,
@@ -46,7 +51,20 @@ Shape (every key, its type, and the openstack-operator object it comes from)::
                                           #   (Nova .spec.passwordSelectors.metadataSecret); "" if none
       "novncproxy_base_url": str,         # secret nova-<cell>-compute-config (nova-operator), key 01-nova.conf,
                                           #   [vnc] novncproxy_base_url; "" if none
+      "certificates": {                   # per node, filled per host by the playbook from the
+                                          #   node_certificates module (not by controlplane_info); {} if none
+        "<service>": {                    # "ovn" (ovn-controller's SB client, issuer rootca-ovn),
+                                          #   "neutron_metadata" (metadata agent's SB client, rootca-ovn),
+                                          #   "libvirt" (server + client for TLS migration, rootca-libvirt)
+          "certificate": str,             # PEM leaf: cert-manager Certificate's Secret, key tls.crt
+          "private_key": str,             # PEM key: same Secret, key tls.key
+          "ca_certificate": str,          # PEM of the issuing CA: same Secret, key ca.crt
+        },
+      },
     }
+
+Secret fields (:data:`SECRET_FIELDS`, and everything below them) are ``no_log`` in the argument spec
+and never appear in :func:`validate`'s messages.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -61,7 +79,11 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by this coll
     urlsplit = None
 
 SECRET_FIELDS = ("transport_url", "notification_transport_url", "service_auth.password",
-                 "metadata_proxy_shared_secret")
+                 "metadata_proxy_shared_secret", "certificates")
+
+# Services that get a per-node certificate (keys of ``certificates``) and the keys of each entry.
+CERT_SERVICES = ("ovn", "neutron_metadata", "libvirt")
+CERT_KEYS = ("certificate", "private_key", "ca_certificate")
 
 DEFAULTS = {
     "region": "regionOne",
@@ -79,6 +101,7 @@ DEFAULTS = {
     "nova_metadata_url": "",
     "metadata_proxy_shared_secret": "",
     "novncproxy_base_url": "",
+    "certificates": {},
 }
 
 _HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
@@ -86,6 +109,7 @@ _RABBIT_HOST = r"[^:@/,]+:[^@/,]+@" + _HOST + r":\d{1,5}"
 TRANSPORT_URL_RE = re.compile(r"^rabbit://" + _RABBIT_HOST + r"(?:," + _RABBIT_HOST + r")*/[^?\s]*(?:\?\S*)?$")
 OVN_REMOTE_RE = re.compile(r"^(?:tcp|ssl):" + _HOST + r":\d{1,5}(?:,(?:tcp|ssl):" + _HOST + r":\d{1,5})*$")
 PEM_RE = re.compile(r"-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----")
+KEY_PEM_RE = re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----[\s\S]+?-----END (?:[A-Z]+ )?PRIVATE KEY-----")
 
 # (path, type, required) for every field; the order is the documentation's order.
 FIELDS = (
@@ -111,7 +135,13 @@ FIELDS = (
     ("nova_metadata_url", str, False),
     ("metadata_proxy_shared_secret", str, False),
     ("novncproxy_base_url", str, False),
-)
+    ("certificates", dict, False),
+) + tuple(entry for service in CERT_SERVICES for entry in (
+    ("certificates.%s" % service, dict, False),
+    ("certificates.%s.certificate" % service, str, False),
+    ("certificates.%s.private_key" % service, str, False),
+    ("certificates.%s.ca_certificate" % service, str, False),
+))
 
 _PREFIX = "tenrec_controlplane"
 
@@ -124,6 +154,11 @@ def _get(data, path):
             return False, None
         cur = cur[part]
     return True, cur
+
+
+def is_secret(path):
+    """True when the dotted ``path`` is a secret field or lies inside one (:data:`SECRET_FIELDS`)."""
+    return any(path == s or path.startswith(s + ".") for s in SECRET_FIELDS)
 
 
 def _ports_ok(text):
@@ -164,7 +199,7 @@ def validate(contract):
     def check(path, ok, expected):
         found, value = _get(contract, path)
         if found and value not in (None, "") and not ok(value):
-            shown = "" if path in SECRET_FIELDS else " (got %r)" % value
+            shown = "" if is_secret(path) else " (got %r)" % value
             errors.append("%s.%s: must be %s%s" % (_PREFIX, path, expected, shown))
 
     rabbit = "rabbit://user:pass@host:port[,user:pass@host:port...]/vhost"
@@ -179,12 +214,41 @@ def validate(contract):
     check("ovn_sb_connection", lambda v: OVN_REMOTE_RE.match(v) and _ports_ok(v), "tcp:host:port or ssl:host:port[,...]")
     check("ca_bundle", PEM_RE.search, "a PEM bundle with at least one certificate")
     check("messaging.heartbeat_timeout_threshold", lambda v: v > 0, "a positive number of seconds")
+    errors.extend(_certificate_errors(contract.get("certificates") or {}))
     if contract.get("tls_internal"):
         found, url = _get(contract, "keystone.internal_url")
         if not url.startswith("https://"):
             errors.append("%s.keystone.internal_url: must be https:// when tls_internal is true" % _PREFIX)
         if not contract.get("ca_bundle"):
             errors.append("%s.ca_bundle: is required when tls_internal is true" % _PREFIX)
+    return errors
+
+
+def _certificate_errors(certificates):
+    """Problems in ``certificates`` (types already checked by :func:`validate`); no value is shown.
+
+    An entry absent or ``None`` is not checked (a node may get only some services' certificates);
+    an entry present must hold the three PEM texts of :data:`CERT_KEYS`.
+    """
+    errors = []
+    for service in sorted(set(certificates) - set(CERT_SERVICES)):
+        errors.append("%s.certificates: unknown service %s (known: %s)" % (_PREFIX, service, ", ".join(CERT_SERVICES)))
+    for service in CERT_SERVICES:
+        entry = certificates.get(service)
+        if entry is None:
+            continue
+        for key in sorted(set(entry) - set(CERT_KEYS)):
+            errors.append("%s.certificates.%s: unknown key %s (known: %s)" % (_PREFIX, service, key, ", ".join(CERT_KEYS)))
+        for key in CERT_KEYS:
+            name = "%s.certificates.%s.%s" % (_PREFIX, service, key)
+            value = entry.get(key)
+            if value is None:
+                errors.append("%s: is required" % name)
+            elif not value.strip():
+                errors.append("%s: must not be empty" % name)
+            elif not (KEY_PEM_RE if key == "private_key" else PEM_RE).search(value):
+                errors.append("%s: must be PEM (%s)" % (
+                    name, "-----BEGIN ... PRIVATE KEY-----" if key == "private_key" else "-----BEGIN CERTIFICATE-----"))
     return errors
 
 

@@ -146,6 +146,19 @@ class Reader(object):
             raise ControlPlaneError("Secret %s in namespace %s has no key %s" % (name, self.namespace, key))
         return base64.b64decode(data[key]).decode()
 
+    def secret_values(self, name, keys):
+        """Return ``{key: decoded str}`` for every key in ``keys`` of Secret ``name`` (one read).
+
+        :raises ControlPlaneError: naming the Secret, or the Secret and the keys that are absent or
+            empty (never a value).
+        """
+        data = self.get("v1", "Secret", name).get("data") or {}
+        missing = [k for k in keys if not data.get(k)]
+        if missing:
+            raise ControlPlaneError("Secret %s in namespace %s has no %s" % (
+                name, self.namespace, ", ".join("key %s" % k for k in missing)))
+        return dict((k, base64.b64decode(data[k]).decode()) for k in keys)
+
     def secret_ini(self, name, key, section, options):
         """Read ``options`` of ``[section]`` from the INI file stored in Secret ``name``, key ``key``.
 

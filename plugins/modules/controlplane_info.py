@@ -17,8 +17,14 @@ description:
     it as the C(tenrec_controlplane) contract (see docs/contract.md).
   - AMQP from TransportURL C(.status.secretName) -> Secret key C(transport_url) (cell and
     notifications); Keystone from KeystoneAPI C(.status.apiEndpoints) and C(.spec.region); the
-    service password from the password Secret; OVN SB from OVNDBCluster C(.status.internalDbAddress);
-    the CA bundle from its Secret; TLS from OpenStackControlPlane C(.spec.tls.podLevel.enabled).
+    service password from the password Secret; OVN SB from OVNDBCluster C(.status.dbAddress), the
+    address for nodes outside the cluster (C(.status.internalDbAddress) is the pods' address and is
+    never used; without C(dbAddress) the module fails naming the object and field).
+  - TLS from OpenStackControlPlane O(controlplane_name) C(.spec.tls.podLevel.enabled) (CRD default
+    C(true); absent means true); the CA bundle from the Secret named by its
+    C(.status.tls.caBundleSecretName), key C(tls-ca-bundle.pem), or from O(ca_bundle_secret) when
+    given. With TLS on and no CA bundle published the module fails naming
+    C(status.tls.caBundleSecretName) of that OpenStackControlPlane.
   - What instances need, read from what openstack-operator's service operators write for the data
     plane; each is left empty when its Secret or key is absent (the roles that need it then fail
     naming the field), never guessed. The metadata shared secret from the password Secret
@@ -69,13 +75,20 @@ options:
     type: str
     default: nova
   ca_bundle_secret:
-    description: Secret holding the CA bundle (key C(tls-ca-bundle.pem)); empty means none.
+    description:
+      - Secret holding the CA bundle (key C(tls-ca-bundle.pem)), read instead of the one named by
+        the OpenStackControlPlane's C(.status.tls.caBundleSecretName).
+      - Empty means that one (none when the control plane publishes none and TLS is off).
     type: str
     default: ""
   controlplane_name:
-    description: OpenStackControlPlane to read the TLS flag from; empty skips it (TLS off).
+    description:
+      - OpenStackControlPlane to read the TLS flag (C(.spec.tls.podLevel.enabled)) and the CA bundle
+        Secret's name (C(.status.tls.caBundleSecretName)) from; it must exist.
+      - Empty reads no OpenStackControlPlane (a control plane not run by openstack-operator) -
+        C(tls_internal) is then false and the CA bundle comes only from O(ca_bundle_secret).
     type: str
-    default: ""
+    default: openstack
   metadata_secret_key:
     description: Key of the metadata shared secret in C(password_secret) (Nova C(.spec.passwordSelectors.metadataSecret)).
     type: str
@@ -132,15 +145,20 @@ controlplane:
       description: Service user (C(service_username)) and password (C(password_secret)/C(password_key)).
       type: dict
     ovn_sb_connection:
-      description: OVNDBCluster C(.status.internalDbAddress).
+      description: OVNDBCluster O(ovn_sb_cluster_name) C(.status.dbAddress) (the address for external nodes).
       type: str
-      sample: tcp:ovsdbserver-sb-0.openstack.svc:6642
+      sample: ssl:172.17.0.80:6642
     ca_bundle:
-      description: Secret C(ca_bundle_secret), key C(tls-ca-bundle.pem).
+      description:
+        - PEM bundle, key C(tls-ca-bundle.pem) of the Secret named by OpenStackControlPlane
+          C(.status.tls.caBundleSecretName) (or O(ca_bundle_secret)); empty when neither names one.
       type: str
     tls_internal:
-      description: OpenStackControlPlane C(.spec.tls.podLevel.enabled).
+      description: OpenStackControlPlane C(.spec.tls.podLevel.enabled); true when absent (CRD default).
       type: bool
+    certificates:
+      description: Always C({}) here; the per-node certificates are filled per host (M(tenrec.dataplane.node_certificates)).
+      type: dict
     nova_metadata_url:
       description: C(nova_metadata_protocol://nova_metadata_host:nova_metadata_port) from C(metadata_agent_config_secret); empty when absent.
       type: str
@@ -160,6 +178,33 @@ from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
     ControlPlaneError, Reader, auth_argument_spec, call_or_fail)
 
 
+def read_tls(reader, controlplane_name, ca_bundle_secret):
+    """Return ``(tls_internal, ca_bundle)``: bool, PEM str ("" when none).
+
+    ``tls_internal`` is OpenStackControlPlane ``controlplane_name`` ``.spec.tls.podLevel.enabled``
+    (true when absent, the CRD's default; false when ``controlplane_name`` is empty). ``ca_bundle``
+    is key ``tls-ca-bundle.pem`` of Secret ``ca_bundle_secret`` when given, else of the Secret named
+    by the control plane's ``.status.tls.caBundleSecretName``.
+
+    :raises ControlPlaneError: the control plane does not exist; TLS is on and no CA bundle Secret
+        is named (naming ``status.tls.caBundleSecretName``); the named Secret or key is absent.
+    """
+    tls, secret = False, ca_bundle_secret
+    if controlplane_name:
+        cp = reader.get("core.openstack.org/v1beta1", "OpenStackControlPlane", controlplane_name)
+        enabled = (((cp.get("spec") or {}).get("tls") or {}).get("podLevel") or {}).get("enabled")
+        tls = True if enabled is None else bool(enabled)
+        if not secret:
+            secret = ((cp.get("status") or {}).get("tls") or {}).get("caBundleSecretName") or ""
+        if tls and not secret:
+            try:
+                reader.field(cp, "status.tls.caBundleSecretName")
+            except ControlPlaneError as exc:
+                raise ControlPlaneError("%s: spec.tls.podLevel.enabled is true, so the computes need the CA bundle "
+                                        "(or give ca_bundle_secret)" % exc)
+    return tls, (reader.secret_value(secret, "tls-ca-bundle.pem") if secret else "")
+
+
 def read_contract(reader, p):
     """Assemble the contract from the control plane's objects (see DOCUMENTATION for sources)."""
 
@@ -175,13 +220,9 @@ def read_contract(reader, p):
     public = (keystone.get("status", {}).get("apiEndpoints") or {}).get("public", "")
     region = keystone.get("spec", {}).get("region") or "regionOne"
     ovn = reader.get("ovn.openstack.org/v1beta1", "OVNDBCluster", p["ovn_sb_cluster_name"])
-    sb = reader.field(ovn, "status.internalDbAddress")
+    sb = reader.field(ovn, "status.dbAddress")  # the external nodes' address, never internalDbAddress
     password = reader.secret_value(p["password_secret"], p["password_key"])
-    ca = reader.secret_value(p["ca_bundle_secret"], "tls-ca-bundle.pem") if p["ca_bundle_secret"] else ""
-    tls = False
-    if p["controlplane_name"]:
-        cp = reader.get("core.openstack.org/v1beta1", "OpenStackControlPlane", p["controlplane_name"])
-        tls = bool(((cp.get("spec", {}).get("tls") or {}).get("podLevel") or {}).get("enabled"))
+    tls, ca = read_tls(reader, p["controlplane_name"], p["ca_bundle_secret"])
     agent = reader.secret_ini(p["metadata_agent_config_secret"], "10-neutron-metadata.conf", "DEFAULT",
                               ("nova_metadata_protocol", "nova_metadata_host", "nova_metadata_port"))
     metadata_url = ""
@@ -215,7 +256,7 @@ def main():
             password_key=dict(type="str", default="NovaPassword", no_log=False),
             service_username=dict(type="str", default="nova"),
             ca_bundle_secret=dict(type="str", default="", no_log=False),
-            controlplane_name=dict(type="str", default=""),
+            controlplane_name=dict(type="str", default="openstack"),
             metadata_secret_key=dict(type="str", default="MetadataSecret", no_log=False),
             metadata_agent_config_secret=dict(type="str", default="neutron-ovn-metadata-agent-neutron-config",
                                               no_log=False),

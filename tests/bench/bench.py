@@ -29,6 +29,8 @@ from kubeapi.labop import Reconciler, publish  # noqa: E402  pylint: disable=wro
 
 CRDS = ROOT.parent / "shared" / "crds"
 CP = yaml.safe_load((ROOT / "lab/openstackcontrolplane.yaml").read_text())
+# the API figures are measured on a plain control plane (no CA bundle to publish)
+CP["spec"]["tls"] = {"podLevel": {"enabled": False}, "ingress": {"enabled": False}}
 OBJECTS = [
     {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "osp-secret"},
      "stringData": {"NovaPassword": "bench-secret"}},
@@ -43,7 +45,7 @@ OBJECTS = [
      "status": {"apiEndpoints": {"internal": "http://127.0.0.1:5000", "public": "http://127.0.0.1:5000"}}},
     {"apiVersion": "ovn.openstack.org/v1beta1", "kind": "OVNDBCluster", "metadata": {"name": "ovndbcluster-sb"},
      "spec": {"containerImage": "ovn-sb", "dbType": "SB", "storageRequest": "10G"},
-     "status": {"internalDbAddress": "tcp:127.0.0.1:6642"}},
+     "status": {"dbAddress": "tcp:127.0.0.1:6642", "internalDbAddress": "tcp:ovsdbserver-sb.openstack.svc:6642"}},
 ]
 
 

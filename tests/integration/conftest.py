@@ -3,7 +3,7 @@
 import pytest
 
 from kube_support import CRDS
-from kubeapi import KubeAPIServer
+from kubeapi import CertManager, KubeAPIServer
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +14,15 @@ def kubeapi(tmp_path_factory):
                            namespaces=("default", "openstack")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def cert_manager(kubeapi):
+    """The lab's cert-manager stand-in on the session server (one for all tests: two would race)."""
+    controller = CertManager(kubeapi, interval=0.2)
+    controller.start()
+    yield controller
+    controller.stop()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ def run_play(tmp_path, tasks, extravars=None, check=False, diff=False):
     names = [t["register"] for t in tasks if "register" in t]
     out = tmp_path / "results.json"
     save = {"name": "Save registered results for the test", "delegate_to": "localhost", "check_mode": False,
+            "diff": False,  # the results may hold keys: --diff would print them
             "ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": "{{ {%s} | to_json }}" % ", ".join(
                 "'%s': (%s | default(None))" % (n, n) for n in names)}}
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [

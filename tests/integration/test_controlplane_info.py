@@ -1,10 +1,12 @@
 """controlplane_info through Ansible against the test API server populated like openstack-operator."""
 
+import copy
 import json
 import os
 
 import ansible_runner
 import pytest
+import yaml
 from kubernetes import client
 
 from kube_support import CRDS, ROOT
@@ -12,6 +14,14 @@ from kube_support import CRDS, ROOT
 pytestmark = pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there")
 
 NS = "openstack"
+CR = dict(yaml.safe_load((ROOT / "lab/openstackcontrolplane.yaml").read_text()))  # a complete, valid CR
+CR["spec"] = dict(CR["spec"], tls={"podLevel": {"enabled": False}, "ingress": {"enabled": False}})  # TLS off
+SB_EXTERNAL = "ssl:172.17.0.80:6642"  # OVNDBCluster .status.dbAddress: what nodes outside the cluster use
+SB_INTERNAL = "ssl:ovsdbserver-sb.openstack.svc:6642"  # .status.internalDbAddress: for pods only
+CA_PEM = """-----BEGIN CERTIFICATE-----
+MIIBbjCCARSgAwIBAgIUIUtIt3+nxtawfHhvkV17nqRxlh8wCgYIKoZIzj0EAwIw
+-----END CERTIFICATE-----
+"""
 PLAYBOOK = """
 - hosts: localhost
   gather_facts: false
@@ -71,19 +81,31 @@ def operator(kubeapi, kubeconfig):
         "ovn.openstack.org", "v1beta1", NS, "ovndbclusters",
         {"apiVersion": "ovn.openstack.org/v1beta1", "kind": "OVNDBCluster", "metadata": {"name": "ovndbcluster-sb"},
          "spec": {"containerImage": "ovn-sb:latest", "dbType": "SB", "storageRequest": "10G"}})
+    custom.create_namespaced_custom_object("core.openstack.org", "v1beta1", NS, "openstackcontrolplanes", CR)
     return custom
+
+
+def publish_sb(operator, **status):
+    operator.patch_namespaced_custom_object_status(
+        "ovn.openstack.org", "v1beta1", NS, "ovndbclusters", "ovndbcluster-sb", {"status": status})
 
 
 def test_missing_status_names_object_and_field(operator, kubeconfig, tmp_path):
     rc, contract, out = run(tmp_path, kubeconfig)
     assert rc != 0 and contract is None
-    assert "OVNDBCluster ovndbcluster-sb in namespace openstack has no status.internalDbAddress yet" in out
+    assert "OVNDBCluster ovndbcluster-sb in namespace openstack has no status.dbAddress yet" in out
+
+
+def test_internal_db_address_alone_is_not_used(operator, kubeconfig, tmp_path):
+    """internalDbAddress is the pods' address: without dbAddress the module fails, never falls back."""
+    publish_sb(operator, internalDbAddress=SB_INTERNAL)
+    rc, contract, out = run(tmp_path, kubeconfig)
+    assert rc != 0 and contract is None
+    assert "OVNDBCluster ovndbcluster-sb in namespace openstack has no status.dbAddress yet" in out
 
 
 def test_full_contract(operator, kubeconfig, tmp_path):
-    operator.patch_namespaced_custom_object_status(
-        "ovn.openstack.org", "v1beta1", NS, "ovndbclusters", "ovndbcluster-sb",
-        {"status": {"internalDbAddress": "tcp:ovsdbserver-sb-0.openstack.svc:6642"}})
+    publish_sb(operator, internalDbAddress=SB_INTERNAL, dbAddress=SB_EXTERNAL)
     rc, contract, out = run(tmp_path, kubeconfig)
     assert rc == 0, out
     assert contract["transport_url"] == "rabbit://u:R4bbitPw@rabbitmq-cell1.openstack.svc:5672/?ssl=0"
@@ -91,8 +113,59 @@ def test_full_contract(operator, kubeconfig, tmp_path):
     assert contract["keystone"]["internal_url"] == "http://keystone-internal.openstack.svc:5000"
     assert contract["region"] == "regionOne"
     assert contract["service_auth"]["password"] == "N0vaPw"
-    assert contract["ovn_sb_connection"] == "tcp:ovsdbserver-sb-0.openstack.svc:6642"
+    assert contract["ovn_sb_connection"] == SB_EXTERNAL, "dbAddress (external nodes), not internalDbAddress"
+    assert (contract["tls_internal"], contract["ca_bundle"]) == (False, "")  # spec.tls.podLevel.enabled false
+    assert contract["certificates"] == {}
     assert "N0vaPw" not in out and "R4bbitPw" not in out, "a secret reached the log"
+
+
+@pytest.fixture
+def tls_controlplane(operator):
+    """OpenStackControlPlane tls-cp with spec.tls left to the CRD's default (podLevel on) and a
+    KeystoneAPI with https endpoints, as a TLS control plane has."""
+    cr = copy.deepcopy(CR)
+    cr["metadata"]["name"] = "tls-cp"
+    del cr["spec"]["tls"]  # left to the CRD's default
+    operator.create_namespaced_custom_object("core.openstack.org", "v1beta1", NS, "openstackcontrolplanes", cr)
+    operator.create_namespaced_custom_object("keystone.openstack.org", "v1beta1", NS, "keystoneapis", {
+        "apiVersion": "keystone.openstack.org/v1beta1", "kind": "KeystoneAPI", "metadata": {"name": "keystone-tls"},
+        "spec": {"containerImage": "keystone:latest", "databaseInstance": "openstack",
+                 "memcachedInstance": "memcached", "secret": "osp-secret"}})
+    operator.patch_namespaced_custom_object_status(
+        "keystone.openstack.org", "v1beta1", NS, "keystoneapis", "keystone-tls",
+        {"status": {"apiEndpoints": {"internal": "https://keystone-internal.openstack.svc:5000"}}})
+    publish_sb(operator, internalDbAddress=SB_INTERNAL, dbAddress=SB_EXTERNAL)
+    yield {"controlplane_name": "tls-cp", "keystone_api_name": "keystone-tls"}
+    operator.delete_namespaced_custom_object("core.openstack.org", "v1beta1", NS, "openstackcontrolplanes", "tls-cp")
+    operator.delete_namespaced_custom_object("keystone.openstack.org", "v1beta1", NS, "keystoneapis", "keystone-tls")
+
+
+def test_tls_on_by_default_needs_the_published_ca_bundle(operator, kubeconfig, tmp_path, tls_controlplane):
+    stored = operator.get_namespaced_custom_object("core.openstack.org", "v1beta1", NS, "openstackcontrolplanes",
+                                                   "tls-cp")
+    assert stored["spec"]["tls"]["podLevel"]["enabled"] is True, "the CRD default"
+    rc, contract, out = run(tmp_path, kubeconfig, **tls_controlplane)
+    assert rc != 0 and contract is None
+    assert "OpenStackControlPlane tls-cp in namespace openstack has no status.tls.caBundleSecretName yet" in out
+    from kubernetes import config
+    core = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+    other = CA_PEM.replace("MIIB", "MIIC")
+    core.create_namespaced_secret(NS, {"metadata": {"name": "combined-ca-bundle"},
+                                       "stringData": {"tls-ca-bundle.pem": CA_PEM}})
+    core.create_namespaced_secret(NS, {"metadata": {"name": "my-ca-bundle"}, "stringData": {"tls-ca-bundle.pem": other}})
+    try:
+        operator.patch_namespaced_custom_object_status(
+            "core.openstack.org", "v1beta1", NS, "openstackcontrolplanes", "tls-cp",
+            {"status": {"tls": {"caBundleSecretName": "combined-ca-bundle"}}})
+        rc, contract, out = run(tmp_path, kubeconfig, **tls_controlplane)
+        assert rc == 0, out
+        assert (contract["tls_internal"], contract["ca_bundle"]) == (True, CA_PEM)
+        rc, contract, out = run(tmp_path, kubeconfig, ca_bundle_secret="my-ca-bundle", **tls_controlplane)
+        assert rc == 0, out
+        assert contract["ca_bundle"] == other, "ca_bundle_secret overrides the published name"
+    finally:
+        for name in ("combined-ca-bundle", "my-ca-bundle"):
+            core.delete_namespaced_secret(name, NS)
 
 
 def test_instance_fields_from_the_operators_secrets(operator, kubeconfig, tmp_path):
@@ -126,14 +199,12 @@ def test_instance_fields_from_the_operators_secrets(operator, kubeconfig, tmp_pa
 def test_contract_play_keeps_secrets_out_of_vvv_output_and_job_events(operator, kubeconfig, tmp_path):
     """playbooks/contract.yml (how the main job reads the contract) at -vvv: neither the output nor
     ansible-runner's job events (what AWX stores) hold a password, transport_url or the metadata secret."""
-    operator.patch_namespaced_custom_object_status(
-        "ovn.openstack.org", "v1beta1", NS, "ovndbclusters", "ovndbcluster-sb",
-        {"status": {"internalDbAddress": "tcp:ovsdbserver-sb-0.openstack.svc:6642"}})
+    publish_sb(operator, internalDbAddress=SB_INTERNAL, dbAddress=SB_EXTERNAL)
     (tmp_path / "inventory").mkdir()
     (tmp_path / "inventory/hosts").write_text("[computes]\ncompute-0 ansible_connection=local\n")
     result = ansible_runner.run(private_data_dir=str(tmp_path), playbook=str(ROOT / "playbooks/contract.yml"),
                                 quiet=True, verbosity=3,
-                                extravars={"tenrec_kubeconfig": kubeconfig, "tenrec_controlplane_name": "",
+                                extravars={"tenrec_kubeconfig": kubeconfig,
                                            "ansible_python_interpreter": os.sys.executable},
                                 envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
     text = result.stdout.read()

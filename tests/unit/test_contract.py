@@ -59,6 +59,62 @@ def test_malformed_field_is_named(contract, path, value, needle):
     assert not any(s in joined for s in SECRETS), "a secret leaked into the error message"
 
 
+def _pems():
+    """A real CA, leaf and key in PEM (the shapes cert-manager writes to tls.crt, tls.key, ca.crt)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "compute-0")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption()).decode()
+    return {"certificate": pem, "private_key": key_pem, "ca_certificate": pem}
+
+
+def test_certificates_default_empty_and_valid_entries_pass(contract):
+    assert c.with_defaults(contract)["certificates"] == {}
+    contract["certificates"] = {service: _pems() for service in ("ovn", "neutron_metadata", "libvirt")}
+    assert c.validate(contract) == []
+    contract["certificates"] = {"libvirt": _pems()}  # a node may get only some services
+    assert c.validate(contract) == []
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda e: e.pop("private_key"), "certificates.ovn.private_key: is required"),
+    (lambda e: e.update(certificate=""), "certificates.ovn.certificate: must not be empty"),
+    (lambda e: e.update(ca_certificate="not a pem"), "certificates.ovn.ca_certificate: must be PEM"),
+    (lambda e: e.update(private_key="MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "certificates.ovn.private_key: must be PEM"),
+    (lambda e: e.update(private_key=e["certificate"]), "certificates.ovn.private_key: must be PEM"),
+    (lambda e: e.update(certificate=5), "certificates.ovn.certificate: must be str"),
+    (lambda e: e.update(chain="x"), "certificates.ovn: unknown key chain"),
+])
+def test_certificate_entry_problems_are_named_without_values(contract, mutate, needle):
+    entry = _pems()
+    mutate(entry)
+    contract["certificates"] = {"ovn": entry}
+    errors = c.validate(contract)
+    assert any(needle in e for e in errors), errors
+    joined = " ".join(errors)
+    assert "PRIVATE KEY-----\n" not in joined and "MIIE" not in joined, "key material in the message"
+
+
+def test_unknown_certificate_service_is_named(contract):
+    contract["certificates"] = {"ovn": _pems(), "nova": _pems()}
+    errors = c.validate(contract)
+    assert errors == ["tenrec_controlplane.certificates: unknown service nova (known: ovn, neutron_metadata, libvirt)"]
+    contract["certificates"] = []
+    assert c.validate(contract) == ["tenrec_controlplane.certificates: must be dict, got list"]
+
+
 def test_tls_internal_needs_https_and_ca(contract):
     contract["tls_internal"] = True
     errors = c.validate(contract)
@@ -107,7 +163,9 @@ def test_argument_spec_matches_python_contract():
         found, default = c._get(c.DEFAULTS, path)
         if found and not isinstance(default, dict):
             assert fields[path].get("default") == default, path
+        # no_log on a secret field hides everything below it: nested fields do not repeat it
         assert bool(fields[path].get("no_log")) == (path in c.SECRET_FIELDS), path
+        assert c.is_secret(path) == any(path == s or path.startswith(s + ".") for s in c.SECRET_FIELDS)
 
 
 def test_doc_page_is_generated_from_spec():

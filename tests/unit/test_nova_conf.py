@@ -17,9 +17,12 @@ def render_role(tmp_path, role, templates, family, **extra):
                  "tenrec_controlplane": VALID_CONTRACT, **extra}
     runner_dir = tmp_path / ("runner-" + family)
     runner_dir.mkdir()
+    # localhost alone: the lab inventory's group_vars stay out of the rendering
+    inventory = {"all": {"hosts": {"localhost": {"ansible_connection": "local",
+                                                 "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}
     result = ansible_runner.run(private_data_dir=str(runner_dir),
                                 playbook=str(ROOT / "tests/unit/playbooks/render.yml"),
-                                extravars=extravars, quiet=True,
+                                inventory=inventory, extravars=extravars, quiet=True,
                                 envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
     assert result.rc == 0, result.stdout.read()
     return out
@@ -119,3 +122,59 @@ def test_metadata_agent_ini_over_tls_and_overrides(tmp_path):
     assert conf["ovn"]["ovn_sb_private_key"] == "/etc/pki/tls/private/ovn_metadata.key"
     assert conf["ovn"]["ovn_sb_certificate"] == "/etc/pki/tls/certs/ovn_metadata.crt"
     assert conf["ovn"]["ovn_sb_ca_cert"] == "/etc/pki/tls/certs/ovn_metadata_ca.crt"
+
+
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+CA_FILE = "/etc/nova/tenrec-ca-bundle.pem"
+# keystoneauth sections the role writes, and those it completes when the overrides add them
+KSA_SECTIONS = ("placement", "neutron", "glance", "cinder", "service_user")
+KSA_OPTIONAL = {"keystone_authtoken": {"auth_url": "https://keystone:5000"},
+                "barbican": {"barbican_endpoint_type": "internal"},
+                "cyborg": {"valid_interfaces": "internal"}}
+
+
+@pytest.mark.parametrize("family", ["RedHat", "Debian"])
+def test_ca_bundle_gives_cafile_to_every_keystoneauth_section(tmp_path, family):
+    cp = dict(VALID_CONTRACT, ca_bundle=CA_PEM, tls_internal=True, keystone={"internal_url": "https://keystone:5000"})
+    overrides = dict(KSA_OPTIONAL, keystone={"cafile": "/etc/pki/site-ca.pem"}, filter_scheduler={"x": "y"})
+    conf, _out = render(tmp_path, family, tenrec_controlplane=cp, bootstrap_virt_type_result="kvm",
+                        nova_compute_config_overrides=overrides)
+    for section in KSA_SECTIONS + tuple(KSA_OPTIONAL):
+        assert conf[section]["cafile"] == CA_FILE, section
+    assert conf["keystone"]["cafile"] == "/etc/pki/site-ca.pem", "an override's own cafile wins"
+    assert "cafile" not in conf["filter_scheduler"], "not a keystoneauth section"
+    assert "cafile" not in conf["libvirt"] and "cafile" not in conf["DEFAULT"]
+    assert conf["oslo_messaging_rabbit"]["ssl"] == "false" and "ssl_ca_file" not in conf["oslo_messaging_rabbit"]
+
+
+def test_no_ca_bundle_no_cafile_anywhere(tmp_path):
+    cp = dict(VALID_CONTRACT, keystone={"internal_url": "https://keystone:5000"})  # site CA in the system store
+    conf, _out = render(tmp_path, "RedHat", tenrec_controlplane=cp, bootstrap_virt_type_result="kvm",
+                        nova_compute_config_overrides=KSA_OPTIONAL)
+    for section in conf.sections():
+        assert "cafile" not in conf[section], section
+        assert "ssl_ca_file" not in conf[section], section
+    assert set(KSA_OPTIONAL) <= set(conf.sections())
+
+
+@pytest.mark.parametrize("ca_bundle, ssl_ca_file", [(CA_PEM, CA_FILE), ("", None)])
+def test_rabbit_ssl(tmp_path, ca_bundle, ssl_ca_file):
+    cp = dict(VALID_CONTRACT, ca_bundle=ca_bundle, transport_url="rabbit://nova:pw@rabbit:5671/?ssl=1",
+              messaging={"ssl": True, "quorum_queues": True})
+    conf, _out = render(tmp_path, "Debian", tenrec_controlplane=cp, bootstrap_virt_type_result="kvm")
+    rabbit = conf["oslo_messaging_rabbit"]
+    assert rabbit["ssl"] == "true"
+    assert rabbit.get("ssl_ca_file") == ssl_ca_file
+    assert conf["DEFAULT"]["transport_url"] == cp["transport_url"]
+
+
+@pytest.mark.parametrize("extra, scheme, native", [
+    ({}, "ssh", None),                                                        # nova.conf of ssh nodes as before
+    ({"libvirt_migration_transport": "tls"}, "tls", "true"),                  # follows the libvirt role
+    ({"libvirt_migration_transport": "tls", "libvirt_qemu_migrate_tls": False}, "tls", "false"),
+    ({"nova_compute_live_migration_scheme": "tls", "nova_compute_live_migration_with_native_tls": False}, "tls", "false"),
+])
+def test_live_migration_scheme_and_native_tls(tmp_path, extra, scheme, native):
+    conf, _out = render(tmp_path, "RedHat", bootstrap_virt_type_result="kvm", **extra)
+    assert conf["libvirt"]["live_migration_scheme"] == scheme
+    assert conf["libvirt"].get("live_migration_with_native_tls") == native

@@ -8,6 +8,7 @@ the main job stopping in the prechecks on every node (changing nothing) when Rab
 import importlib.util
 import json
 import os
+import subprocess
 import tempfile
 
 import ansible_runner
@@ -21,6 +22,8 @@ ROOT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 INVENTORY = os.path.dirname(os.environ.get("MOLECULE_INVENTORY_FILE", os.path.join(ROOT, "inventories/lab/x")))
 VARS = yaml.safe_load(open(os.path.join(ROOT, "inventories/lab/group_vars/all.yml")))
 PASSWORD = VARS["lab_controlplane_password"]
+PKI = os.path.join(ROOT, "lab/state/pki")  # the lab's CAs (lab_controlplane_pki_dir)
+CA_BUNDLE = os.path.join(PKI, "ca-bundle.pem")
 
 
 def lab_inventory():
@@ -39,11 +42,16 @@ FIRST = LAB["computes"]["hosts"][0]
 
 @pytest.fixture(scope="module")
 def cloud():
-    conn = openstack.connect(auth={"auth_url": "http://%s:5000/v3" % CTL_IP, "username": "admin",
+    conn = openstack.connect(auth={"auth_url": "https://%s:5000/v3" % CTL_IP, "username": "admin",
                                    "password": PASSWORD, "project_name": "admin", "user_domain_name": "Default",
-                                   "project_domain_name": "Default"}, region_name="regionOne")
+                                   "project_domain_name": "Default"}, region_name="regionOne", cacert=CA_BUNDLE)
     yield conn
     conn.close()
+
+
+def cmp_file(name, path):
+    """Content of ``path`` on lab host ``name`` (podman exec), for tests without the testinfra host."""
+    return subprocess.run(["podman", "exec", name, "cat", path], check=True, capture_output=True, text=True).stdout
 
 
 def cmp(host, name):
@@ -128,12 +136,16 @@ def test_check_mode_on_the_converged_lab_changes_nothing_and_passes():
 
 def test_vvv_run_and_its_job_events_hold_no_secret():
     """The whole main job at -vvv on the converged lab: neither its output nor the ansible-runner job
-    events (what AWX stores) hold a lab password, the metadata shared secret or a transport_url."""
+    events (what AWX stores) hold a lab password, the metadata shared secret, a transport_url or a
+    node's private key."""
+    key = cmp_file(FIRST, "/etc/pki/tls/private/ovn_controller.key")
+    key_line = [line for line in key.splitlines() if line and not line.startswith("-----")][0]
     rc, events, out, _stats = run_playbook(os.path.join(ROOT, "playbooks/site.yml"), cmdline="-vvv")
     assert rc == 0, out[-3000:]
     assert "<%s> ESTABLISH" % FIRST in out or "ESTABLISH PODMAN" in out or "task path:" in out, "not a -vvv run"
     stored = json.dumps(events)
-    for secret in (PASSWORD, VARS["lab_controlplane_metadata_secret"], "rabbit://nova:"):
+    for secret in (PASSWORD, VARS["lab_controlplane_metadata_secret"], "rabbit://nova:", key_line,
+                   "BEGIN PRIVATE KEY-----", "BEGIN EC PRIVATE KEY-----", "BEGIN RSA PRIVATE KEY-----"):
         assert secret not in out, "%r in the -vvv output" % secret
         assert secret not in stored, "%r in the job events" % secret
 
@@ -154,7 +166,7 @@ def test_main_job_with_rabbitmq_down_fails_in_prechecks_on_every_node(host):
     assert set(failed) == set(COMPUTES), out[-3000:]
     for name, (play, task, msg) in failed.items():
         assert (play, task) == ("Prechecks on the compute nodes", "Report every failed check of this node at once")
-        assert "AMQP endpoint amqp://%s:5672/" % CTL_IP in msg and "TCP connection failed" in msg, msg
+        assert "AMQP endpoint amqps://%s:5671/" % CTL_IP in msg and "TCP connection failed" in msg, msg
     roles_ran = [e["event_data"]["task"] for e in events
                  if e["event"].startswith("runner_on_") and e["event_data"].get("play") == "Compute nodes"]
     assert roles_ran == [], roles_ran
@@ -210,49 +222,138 @@ def test_amqp_probe_tells_a_refused_login_from_a_good_one():
     """The prechecks' AMQP login is a real one: RabbitMQ refuses a wrong password, accepts the contract's.
     The password is a variable, as in the prechecks, and never reaches the output."""
     play = [{"hosts": FIRST, "gather_facts": False, "tasks": [
+        {"name": "The lab's CA bundle",
+         "ansible.builtin.copy": {"src": CA_BUNDLE, "dest": "/tmp/tenrec-lab-ca.pem", "mode": "0644"}},
         {"name": "Log in to RabbitMQ", "tenrec.dataplane.amqp_probe": {
-            "url": "rabbit://nova:{{ probe_password }}@%s:5672/" % CTL_IP, "timeout": 5}}]}]
+            "url": "rabbit://nova:{{ probe_password }}@%s:5671/?ssl=1" % CTL_IP, "ca_file": "/tmp/tenrec-lab-ca.pem",
+            "timeout": 5}}]}]
     rc, _events, out, _stats = run_playbook(play, {"probe_password": PASSWORD})
     assert rc == 0, out[-2000:]
     rc, _events, out, _stats = run_playbook(play, {"probe_password": "not-the-password"})
     assert rc != 0
-    assert "AMQP endpoint amqp://%s:5672/: login refused for user 'nova'" % CTL_IP in out, out[-2000:]
+    assert "AMQP endpoint amqps://%s:5671/: login refused for user 'nova'" % CTL_IP in out, out[-2000:]
     assert "not-the-password" not in out
 
 
-def prechecks_over_tls(ca_bundle):
-    """The prechecks with the lab's contract pointed at RabbitMQ's TLS listener (5671, ssl=1) and
-    ``ca_bundle`` as the contract's CA bundle."""
-    tls = ("{{ __cp.controlplane | combine({'transport_url': __cp.controlplane.transport_url"
-           " | regex_replace(':5672/', ':5671/') | regex_replace('ssl=0', 'ssl=1'),"
-           " 'messaging': {'ssl': true}, 'ca_bundle': lab_ca}, recursive=true) }}")
-    return run_playbook([
-        {"name": "Contract over TLS", "hosts": "localhost", "gather_facts": False, "tasks": [
-            {"name": "Read the contract", "register": "__cp", "no_log": True,
-             "tenrec.dataplane.controlplane_info": {"kubeconfig": "{{ tenrec_kubeconfig }}"}},
-            {"name": "Point it at RabbitMQ's TLS listener", "no_log": True,
-             "ansible.builtin.set_fact": {"tenrec_controlplane": tls}}]},
-        {"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/prechecks.yml")}], {"lab_ca": ca_bundle})
+def set_contract(expression, fact="tenrec_controlplane"):
+    """A task setting ``fact`` on every node to a Jinja ``expression`` (``cp`` is the node's contract)."""
+    return {"name": "Set " + fact, "no_log": True, "ansible.builtin.set_fact": {fact: "{{ %s }}" % expression},
+            "vars": {"cp": "{{ tenrec_controlplane }}"}}
 
 
-def test_prechecks_log_in_over_tls_verified_with_the_contract_ca(host):
-    """With ssl=1 the prechecks log in to RabbitMQ over TLS on every node, verifying the broker with
-    the contract's CA bundle; without that CA the broker's certificate is refused, naming the endpoint."""
-    endpoint = "amqps://%s:5671/" % CTL_IP
-    rc, events, out, _stats = prechecks_over_tls(host.file("/etc/rabbitmq/tls/ca.pem").content_string)
-    assert rc == 0, out[-3000:]
-    probed = {e["event_data"]["host"]: e["event_data"]["res"]["endpoints"] for e in events
-              if e["event"] == "runner_on_ok" and e["event_data"]["task"] == "Log in to RabbitMQ as nova-compute will (AMQP)"}
-    assert set(probed) == set(COMPUTES), out[-3000:]
-    for name, endpoints in probed.items():
-        assert [(e["endpoint"], e["ok"]) for e in endpoints] == [(endpoint, True)], (name, endpoints)
-    rc, events, out, _stats = prechecks_over_tls("")
-    assert rc != 0
+def prechecks_failures(tasks, extravars):
+    """Run the contract and certificates plays, ``tasks`` on every compute, then the prechecks; assert
+    they failed on every node in the report task, changing nothing, printing no password or key.
+    Returns ``{host: message}``."""
+    rc, events, out, stats = run_playbook([
+        {"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/certificates.yml")},
+        {"name": "Change the contract", "hosts": "computes", "gather_facts": False, "tasks": tasks},
+        {"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/prechecks.yml")}], extravars)
+    assert rc != 0, out[-3000:]
     failed = failures(events)
     assert set(failed) == set(COMPUTES), out[-3000:]
-    for _play, _task, msg in failed.values():
-        assert "AMQP endpoint %s: TLS handshake failed" % endpoint in msg and "certificate verify failed" in msg, msg
-    assert PASSWORD not in out
+    assert {t for _p, t, _m in failed.values()} == {"Report every failed check of this node at once"}, failed
+    assert not any(stats.get("changed", {}).get(n) for n in COMPUTES), stats.get("changed")
+    assert PASSWORD not in out and "BEGIN PRIVATE KEY" not in out and "BEGIN EC PRIVATE KEY" not in out
+    return {h: m for h, (_p, _t, m) in failed.items()}
+
+
+def test_prechecks_with_a_wrong_ca_name_each_tls_endpoint():
+    """A CA bundle that does not sign the control plane's endpoints (only rootca-libvirt): RabbitMQ,
+    Keystone and the OVN SB each fail the TLS handshake, named, on every node."""
+    libvirt_ca = open(os.path.join(PKI, "rootca-libvirt.crt")).read()
+    change = ("cp | combine({'ca_bundle': lab_libvirt_ca, 'certificates': {'ovn': cp.certificates.ovn"
+              " | combine({'ca_certificate': lab_libvirt_ca})}}, recursive=true)")
+    for msg in prechecks_failures([set_contract(change)], {"lab_libvirt_ca": libvirt_ca}).values():
+        assert "AMQP endpoint amqps://%s:5671/: TLS handshake failed" % CTL_IP in msg, msg
+        assert "certificate verify failed" in msg, msg
+        assert "Keystone https://%s:5000/v3" % CTL_IP in msg, msg
+        assert "OVN SB DB ssl:%s:6642: TLS: the server's certificate is not trusted" % CTL_IP in msg, msg
+        # the node's ovn certificate is not signed by that CA either
+        assert "ovn certificate of " in msg and "is not signed by ca_certificate" in msg, msg
+
+
+def test_prechecks_refuse_a_certificate_that_does_not_name_the_node():
+    """Each node given the other node's ovn certificate: the prechecks name the node and the SAN."""
+    others = dict(zip(COMPUTES, list(COMPUTES)[1:] + list(COMPUTES)[:1]))
+    if len(COMPUTES) < 2:
+        pytest.skip("needs two computes")
+    change = ("cp | combine({'certificates': {'ovn': hostvars[lab_other[inventory_hostname]]"
+              ".tenrec_controlplane.certificates.ovn}}, recursive=true)")
+    failed = prechecks_failures([set_contract(change, "__swapped"), set_contract("__swapped")], {"lab_other": others})
+    for name, msg in failed.items():
+        assert ("ovn certificate of %s: certificate's subjectAltName does not name %s" % (name, name)) in msg, msg
+
+
+def test_prechecks_refuse_an_expired_certificate(tmp_path):
+    """An ovn certificate signed by the right CA (rootca-ovn) that expired yesterday."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    ca_cert = x509.load_pem_x509_certificate(open(os.path.join(PKI, "rootca-ovn.crt"), "rb").read())
+    ca_key = serialization.load_pem_private_key(open(os.path.join(PKI, "rootca-ovn.key"), "rb").read(), None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    material = {}
+    for name in COMPUTES:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=30)).not_valid_after(now - datetime.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        material[name] = {"certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+                          "private_key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()).decode(),
+                          "ca_certificate": ca_cert.public_bytes(serialization.Encoding.PEM).decode()}
+    change = "cp | combine({'certificates': {'ovn': lab_expired[inventory_hostname]}}, recursive=true)"
+    for name, msg in prechecks_failures([set_contract(change)], {"lab_expired": material}).items():
+        assert "ovn certificate of %s: certificate expired on " % name in msg, msg
+
+
+def test_ovn_controller_reaches_the_sb_over_ssl_at_db_address(host):
+    """Every compute's ovn-remote is the OVNDBCluster's dbAddress (ssl:, the controller's address; the
+    cluster-only internalDbAddress name does not resolve there), connected; the SB listens pssl:."""
+    assert "pssl:6642" in host.check_output("ovn-sbctl get-connection")
+    for name in COMPUTES:
+        node = cmp(host, name)
+        remote = node.check_output("ovs-vsctl get Open_vSwitch . external_ids:ovn-remote").strip('"')
+        assert remote == "ssl:%s:6642" % CTL_IP, (name, remote)
+        assert node.check_output("ovn-appctl -t ovn-controller connection-status").strip() == "connected", name
+        key = node.file("/etc/pki/tls/private/ovn_controller.key")
+        assert (key.mode, key.user) == (0o600, "root"), (name, oct(key.mode), key.user)
+
+
+def test_nova_compute_speaks_tls_to_rabbitmq(host):
+    """rabbitmqctl: every compute's nova-compute connections are TLS ones (5671 is the only listener)."""
+    rows = json.loads(host.check_output("rabbitmqctl -q list_connections peer_host ssl user --formatter json"))
+    by_peer = {}
+    for row in rows:  # peer_host: an IPv4-mapped IPv6 address as 8 16-bit groups
+        peer = row["peer_host"]
+        if isinstance(peer, list):
+            peer = ".".join(str(b) for g in peer[-2:] for b in (g >> 8, g & 255))
+        by_peer.setdefault(peer, set()).add((row["user"], row["ssl"]))
+    for name, ip in COMPUTES.items():
+        assert by_peer.get(ip) == {("nova", True)}, (name, by_peer)
+
+
+def test_every_node_certificate_is_issued_ready_and_installed(host):
+    """The lab API (cert-manager's stand-in) holds a Ready Certificate per node and service; the keys on
+    the nodes are 0600 and owned by the services' users."""
+    from kubernetes import client, config
+    api = client.CustomObjectsApi(config.new_client_from_config(os.path.join(ROOT, "lab/state/kubeconfig")))
+    certs = api.list_namespaced_custom_object("cert-manager.io", "v1", "openstack", "certificates")["items"]
+    ready = {(c["metadata"]["labels"].get("tenrec.dev/node"), c["metadata"]["labels"].get("tenrec.dev/service"))
+             for c in certs if [x["status"] for x in c.get("status", {}).get("conditions", [])
+                                if x["type"] == "Ready"] == ["True"]}
+    for name in COMPUTES:
+        assert {(name, s) for s in ("ovn", "neutron_metadata", "libvirt")} <= ready, sorted(ready)
+        node = cmp(host, name)
+        for path, user in (("/etc/pki/tls/private/ovn_controller.key", "root"),
+                           ("/etc/pki/libvirt/private/serverkey.pem", "root")):
+            f = node.file(path)
+            assert f.exists and (f.mode, f.user) == (0o600, user), (name, path, oct(f.mode), f.user)
 
 
 def test_wait_names_each_host_that_is_not_in_and_what_it_lacks():
