@@ -153,3 +153,22 @@ def test_probe_over_tls_with_client_certificate(ca):
             _probe(server.port, dict(make_leaf(ca), ca_certificate=make_leaf(make_ca("wrong"))["ca_certificate"]))
     finally:
         server.sock.close()
+
+
+PORTS = [{"port": 6081, "proto": "udp", "owners": ["ovs-vswitchd"], "kernel_device": "genev_sys_6081"},
+         {"port": 16514, "proto": "tcp", "owners": ["libvirtd", "systemd"]}]
+LINKS = "1: lo: <LOOPBACK,UP> mtu 65536\n7: genev_sys_6081: <BROADCAST,UP> mtu 65000\n9: eth0@if12: <UP> mtu 1500\n"
+
+
+def test_port_conflicts_tells_the_stack_from_others():
+    from ansible_collections.tenrec.dataplane.plugins.filter.ports import port_conflicts
+    ovs = 'udp UNCONN 0 0 0.0.0.0:6081 0.0.0.0:* users:(("ovs-vswitchd",pid=88,fd=40))'
+    kernel = "udp UNCONN 0 0 0.0.0.0:6081 0.0.0.0:*"
+    other = 'tcp LISTEN 0 5 0.0.0.0:16514 0.0.0.0:* users:(("socat",pid=9,fd=3))'
+    assert port_conflicts([ovs], PORTS, "") == []
+    # the kernel datapath's Geneve device holds 6081/udp on a converged node: the stack's own
+    assert port_conflicts([kernel], PORTS, LINKS) == []
+    # a kernel socket without the stack's device (another tunnel) is a conflict
+    assert port_conflicts([kernel], PORTS, "9: eth0@if12: <UP> mtu 1500\n") == [
+        "port 6081/udp is taken by the kernel (no process; not genev_sys_6081)"]
+    assert port_conflicts([other], PORTS, LINKS) == ['port 16514/tcp is taken by users:(("socat",pid=9,fd=3))']

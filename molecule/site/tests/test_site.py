@@ -430,3 +430,63 @@ def test_every_instance_answers_ping_from_its_compute(host, instances):
         ip = port.fixed_ips[0]["ip_address"]
         out = cmp(host, name).run("ip netns exec ovnmeta-%s ping -c 3 -W 2 %s", port.network_id, ip)
         assert out.rc == 0 and " 0% packet loss" in out.stdout, name + ": " + out.stdout + out.stderr
+
+
+def test_prechecks_name_placement_when_it_is_down(host):
+    """Placement stopped on the controller: the prechecks fail on every node naming the catalog's
+    Placement endpoint (the main job used to fail only in the discover wait, naming nothing)."""
+    host.check_output("systemctl stop placement-api")
+    try:
+        rc, events, out, _stats = run_playbook(os.path.join(ROOT, "playbooks/prechecks.yml"))
+    finally:
+        host.check_output("systemctl start placement-api")
+    assert rc != 0
+    failed = failures(events)
+    assert set(failed) == set(COMPUTES), out[-3000:]
+    for _play, task, msg in failed.values():
+        assert task == "Report every failed check of this node at once"
+        assert "placement endpoint https://%s:8778" % CTL_IP in msg, msg
+    assert PASSWORD not in out
+
+
+def pids(node, units):
+    """``{unit: MainPID}`` of systemd ``units`` on ``node``."""
+    return {u: node.check_output("systemctl show -p MainPID --value %s", u) for u in units}
+
+
+def test_a_renewed_certificate_replaces_the_old_and_restarts_only_its_service(host):
+    """cert-manager renews cmp-0's ovn certificate (its Secret deleted: the stand-in issues a new key
+    and certificate, as on renewal); the main job re-run installs it on that node only and restarts
+    ovn-controller there, and nothing else."""
+    import time
+    from kubernetes import client, config
+    core = client.CoreV1Api(config.new_client_from_config(os.path.join(ROOT, "lab/state/kubeconfig")))
+    units = ["ovn-controller", "nova-compute", "neutron-ovn-metadata-agent", "libvirtd"]
+    before = {n: (pids(cmp(host, n), units), cmp(host, n).file("/etc/pki/tls/certs/ovn_controller.crt").content_string)
+              for n in COMPUTES}
+    secret = "cert-ovn-" + FIRST
+    core.delete_namespaced_secret(secret, "openstack")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            core.read_namespaced_secret(secret, "openstack")
+            break
+        except client.ApiException:
+            assert time.monotonic() < deadline, "the Certificate was not re-issued"
+            time.sleep(1)
+    rc, _events, out, stats = run_playbook(os.path.join(ROOT, "playbooks/site.yml"))
+    assert rc == 0, out[-3000:]
+    assert stats.get("changed", {}).get(FIRST), stats.get("changed")
+    for name in COMPUTES:
+        node = cmp(host, name)
+        now_pids, now_cert = pids(node, units), node.file("/etc/pki/tls/certs/ovn_controller.crt").content_string
+        old_pids, old_cert = before[name]
+        if name == FIRST:
+            assert now_cert != old_cert
+            assert now_pids["ovn-controller"] != old_pids["ovn-controller"]
+            assert {u: p for u, p in now_pids.items() if u != "ovn-controller"} == \
+                {u: p for u, p in old_pids.items() if u != "ovn-controller"}
+            assert node.check_output("ovn-appctl -t ovn-controller connection-status").strip() == "connected"
+        else:
+            assert (now_pids, now_cert) == (old_pids, old_cert), name
+            assert not stats.get("changed", {}).get(name), stats.get("changed")
