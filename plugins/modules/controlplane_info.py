@@ -63,17 +63,23 @@ options:
     type: str
     default: ovndbcluster-sb
   password_secret:
-    description: Secret holding service passwords (OpenStackControlPlane C(.spec.secret)).
+    description:
+      - Secret holding service passwords; empty means what the OpenStackControlPlane names
+        (C(.spec.nova.template.secret), else C(.spec.secret)), C(osp-secret) without one.
     type: str
-    default: osp-secret
+    default: ""
   password_key:
-    description: Key of the nova service password in C(password_secret).
+    description:
+      - Key of the nova service password in C(password_secret); empty means the OpenStackControlPlane's
+        C(.spec.nova.template.passwordSelectors.service) (CRD default C(NovaPassword)).
     type: str
-    default: NovaPassword
+    default: ""
   service_username:
-    description: Nova's service user (Nova C(.spec.serviceUser)).
+    description:
+      - Nova's service user; empty means the OpenStackControlPlane's C(.spec.nova.template.serviceUser)
+        (what the Nova CR's C(.spec.serviceUser) is made from; CRD default C(nova)).
     type: str
-    default: nova
+    default: ""
   ca_bundle_secret:
     description:
       - Secret holding the CA bundle (key C(tls-ca-bundle.pem)), read instead of the one named by
@@ -90,9 +96,11 @@ options:
     type: str
     default: openstack
   metadata_secret_key:
-    description: Key of the metadata shared secret in C(password_secret) (Nova C(.spec.passwordSelectors.metadataSecret)).
+    description:
+      - Key of the metadata shared secret in C(password_secret); empty means the OpenStackControlPlane's
+        C(.spec.nova.template.passwordSelectors.metadataSecret) (CRD default C(MetadataSecret)).
     type: str
-    default: MetadataSecret
+    default: ""
   metadata_agent_config_secret:
     description: Secret neutron-operator writes for the data plane's metadata agent.
     type: str
@@ -205,6 +213,23 @@ def read_tls(reader, controlplane_name, ca_bundle_secret):
     return tls, (reader.secret_value(secret, "tls-ca-bundle.pem") if secret else "")
 
 
+def nova_settings(reader, p):
+    """Return ``(secret, password_key, metadata_key, service_user)`` (str each): the parameters when
+    given, else the OpenStackControlPlane's ``.spec.nova.template`` (``secret`` or the control
+    plane's ``.spec.secret``; ``passwordSelectors.service`` / ``.metadataSecret``; ``serviceUser``),
+    else openstack-operator's CRD defaults (osp-secret, NovaPassword, MetadataSecret, nova).
+    """
+    spec = {}
+    if p["controlplane_name"]:
+        spec = reader.get("core.openstack.org/v1beta1", "OpenStackControlPlane", p["controlplane_name"]).get("spec") or {}
+    nova = (spec.get("nova") or {}).get("template") or {}
+    selectors = nova.get("passwordSelectors") or {}
+    return (p["password_secret"] or nova.get("secret") or spec.get("secret") or "osp-secret",
+            p["password_key"] or selectors.get("service") or "NovaPassword",
+            p["metadata_secret_key"] or selectors.get("metadataSecret") or "MetadataSecret",
+            p["service_username"] or nova.get("serviceUser") or "nova")
+
+
 def read_contract(reader, p):
     """Assemble the contract from the control plane's objects (see DOCUMENTATION for sources)."""
 
@@ -221,7 +246,8 @@ def read_contract(reader, p):
     region = keystone.get("spec", {}).get("region") or "regionOne"
     ovn = reader.get("ovn.openstack.org/v1beta1", "OVNDBCluster", p["ovn_sb_cluster_name"])
     sb = reader.field(ovn, "status.dbAddress")  # the external nodes' address, never internalDbAddress
-    password = reader.secret_value(p["password_secret"], p["password_key"])
+    password_secret, password_key, metadata_key, service_user = nova_settings(reader, p)
+    password = reader.secret_value(password_secret, password_key)
     tls, ca = read_tls(reader, p["controlplane_name"], p["ca_bundle_secret"])
     agent = reader.secret_ini(p["metadata_agent_config_secret"], "10-neutron-metadata.conf", "DEFAULT",
                               ("nova_metadata_protocol", "nova_metadata_host", "nova_metadata_port"))
@@ -234,10 +260,10 @@ def read_contract(reader, p):
     try:
         return build(region=region, transport_url=cell_url, keystone_internal_url=internal,
                      service_password=password, ovn_sb_connection=sb, notification_transport_url=notif_url,
-                     keystone_public_url=public, service_username=p["service_username"],
+                     keystone_public_url=public, service_username=service_user,
                      quorum_queues=quorum, ca_bundle=ca, tls_internal=tls, nova_metadata_url=metadata_url,
                      metadata_proxy_shared_secret=reader.secret_value(
-                         p["password_secret"], p["metadata_secret_key"], optional=True),
+                         password_secret, metadata_key, optional=True),
                      novncproxy_base_url=compute.get("novncproxy_base_url", ""))
     except ValueError as exc:
         raise ControlPlaneError("the control plane publishes values the computes cannot use: %s" % exc)
@@ -252,12 +278,12 @@ def main():
             notification_transport_url_name=dict(type="str", default=""),
             keystone_api_name=dict(type="str", default="keystone"),
             ovn_sb_cluster_name=dict(type="str", default="ovndbcluster-sb"),
-            password_secret=dict(type="str", default="osp-secret", no_log=False),
-            password_key=dict(type="str", default="NovaPassword", no_log=False),
-            service_username=dict(type="str", default="nova"),
+            password_secret=dict(type="str", default="", no_log=False),
+            password_key=dict(type="str", default="", no_log=False),
+            service_username=dict(type="str", default=""),
             ca_bundle_secret=dict(type="str", default="", no_log=False),
             controlplane_name=dict(type="str", default="openstack"),
-            metadata_secret_key=dict(type="str", default="MetadataSecret", no_log=False),
+            metadata_secret_key=dict(type="str", default="", no_log=False),
             metadata_agent_config_secret=dict(type="str", default="neutron-ovn-metadata-agent-neutron-config",
                                               no_log=False),
             compute_config_secret=dict(type="str", default="", no_log=False),

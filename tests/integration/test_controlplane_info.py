@@ -119,6 +119,33 @@ def test_full_contract(operator, kubeconfig, tmp_path):
     assert "N0vaPw" not in out and "R4bbitPw" not in out, "a secret reached the log"
 
 
+def test_service_user_and_password_from_the_controlplane_nova_template(operator, kubeconfig, tmp_path):
+    """The service user, password Secret and selectors come from the OpenStackControlPlane's
+    spec.nova.template (what nova-operator's Nova CR is made from), not from fixed names."""
+    from kubernetes import config
+    core = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+    core.create_namespaced_secret(NS, {"metadata": {"name": "site-secret"},
+                                       "stringData": {"SiteNovaPw": "S1teNovaPw", "SiteMeta": "S1teMeta"}})
+    cr = copy.deepcopy(CR)
+    cr["metadata"]["name"] = "site-cp"
+    cr["spec"]["nova"]["template"].update(secret="site-secret", serviceUser="nova-site",
+                                          passwordSelectors={"service": "SiteNovaPw", "metadataSecret": "SiteMeta"})
+    operator.create_namespaced_custom_object("core.openstack.org", "v1beta1", NS, "openstackcontrolplanes", cr)
+    publish_sb(operator, internalDbAddress=SB_INTERNAL, dbAddress=SB_EXTERNAL)
+    try:
+        rc, contract, out = run(tmp_path, kubeconfig, controlplane_name="site-cp")
+        assert rc == 0, out
+        assert contract["service_auth"]["username"] == "nova-site"
+        assert contract["service_auth"]["password"] == "S1teNovaPw"
+        assert contract["metadata_proxy_shared_secret"] == "S1teMeta"
+        rc, contract, out = run(tmp_path, kubeconfig, controlplane_name="site-cp", service_username="nova")
+        assert rc == 0 and contract["service_auth"]["username"] == "nova", "the parameter overrides"
+    finally:
+        operator.delete_namespaced_custom_object("core.openstack.org", "v1beta1", NS, "openstackcontrolplanes",
+                                                 "site-cp")
+        core.delete_namespaced_secret("site-secret", NS)
+
+
 @pytest.fixture
 def tls_controlplane(operator):
     """OpenStackControlPlane tls-cp with spec.tls left to the CRD's default (podLevel on) and a

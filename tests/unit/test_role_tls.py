@@ -402,3 +402,127 @@ def test_nova_compute_validate_scheme_matches_libvirt(tmp_path):
                              libvirt_migration_transport="ssh")
     assert result.rc != 0
     assert "nova_compute_live_migration_scheme is tls but libvirt_migration_transport is ssh" in text, text
+
+
+# ----- libvirt: VNC over TLS ---------------------------------------------------------------------
+
+VNC_CONF = {"vnc_tls": "1", "vnc_tls_x509_cert_dir": '"/etc/pki/libvirt-vnc"', "vnc_tls_x509_verify": "0"}
+VNC_FILES = {"/etc/pki/libvirt-vnc/ca-cert.pem": "ca_certificate", "/etc/pki/libvirt-vnc/server-cert.pem": "certificate",
+             "/etc/pki/libvirt-vnc/server-key.pem": "private_key"}
+
+
+def test_libvirt_vnc_tls_vars(tmp_path):
+    names = ["__libvirt_qemu_conf", "__libvirt_tls_files", "__libvirt_certificate_used"]
+    # on with the ssh transport: the VNC files and qemu.conf options alone, none of TLS migration's
+    got = role_vars(tmp_path, "libvirt", names, libvirt_vnc_tls=True)
+    assert got["__libvirt_qemu_conf"] == VNC_CONF
+    assert {f["path"]: f["field"] for f in got["__libvirt_tls_files"]} == VNC_FILES
+    assert got["__libvirt_certificate_used"] is True
+    # on with tls: next to the migration's, and libvirt_qemu_conf still wins
+    got = role_vars(tmp_path, "libvirt", names, family="RedHat", libvirt_migration_transport="tls", libvirt_vnc_tls=True,
+                    libvirt_vnc_tls_dir="/srv/vnc", libvirt_qemu_conf={"vnc_tls_x509_verify": "1"})
+    assert got["__libvirt_qemu_conf"] == {"default_tls_x509_cert_dir": '"/etc/pki/qemu"',
+                                          "migrate_tls_x509_cert_dir": '"/etc/pki/qemu"', "vnc_tls": "1",
+                                          "vnc_tls_x509_cert_dir": '"/srv/vnc"', "vnc_tls_x509_verify": "1"}
+    paths = [f["path"] for f in got["__libvirt_tls_files"]]
+    assert len(paths) == 13 and paths[-3:] == ["/srv/vnc/ca-cert.pem", "/srv/vnc/server-cert.pem", "/srv/vnc/server-key.pem"]
+    # off (the default): qemu.conf as before, nothing about VNC, whatever the transport
+    for transport in ("ssh", "tls"):
+        got = role_vars(tmp_path, "libvirt", names, libvirt_migration_transport=transport)
+        assert got["__libvirt_qemu_conf"] == ({} if transport == "ssh" else {
+            "default_tls_x509_cert_dir": '"/etc/pki/qemu"', "migrate_tls_x509_cert_dir": '"/etc/pki/qemu"'}), transport
+        assert not [f for f in got["__libvirt_tls_files"] if "vnc" in f["path"]], transport
+        assert got["__libvirt_certificate_used"] is (transport == "tls")
+
+
+def test_libvirt_vnc_tls_validate(tmp_path):
+    pki = PKI("rootca-libvirt")
+    vnc = tmp_path / "pre/libvirt-vnc"
+    # on, ssh transport, no contract and no files: names the contract entry, why and the variable
+    result, text = run_tasks(tmp_path, "libvirt", "validate.yml", tenrec_controlplane=None, libvirt_vnc_tls=True,
+                             libvirt_vnc_tls_dir=str(vnc))
+    assert result.rc != 0
+    assert "tenrec_controlplane.certificates.libvirt is required on localhost: libvirt_vnc_tls is true" in text, text
+    assert "%s/server-key.pem (libvirt_vnc_tls_dir) does not exist" % vnc in text, text
+    # the contract entry, or the three VNC files put there beforehand (libvirt's migration files not needed)
+    result, text = run_tasks(tmp_path, "libvirt", "validate.yml", libvirt_vnc_tls=True, libvirt_vnc_tls_dir=str(vnc),
+                             tenrec_controlplane=contract(certificates={"libvirt": pki.issue()}))
+    assert result.rc == 0, text
+    vnc.mkdir(parents=True)
+    for name in ("ca-cert.pem", "server-cert.pem", "server-key.pem"):
+        (vnc / name).touch()
+    result, text = run_tasks(tmp_path, "libvirt", "validate.yml", tenrec_controlplane=None, libvirt_vnc_tls=True,
+                             libvirt_vnc_tls_dir=str(vnc))
+    assert result.rc == 0, text
+
+
+def test_libvirt_vnc_tls_files_without_tls_migration(tmp_path):
+    pki = PKI("rootca-libvirt")
+    first, renewed = pki.issue(), pki.issue()
+    base = tmp_path / "pki"
+    vnc = base / "libvirt-vnc"
+    # the migration's paths under tmp_path too: with the ssh transport none of them may appear
+    args = {"libvirt_vnc_tls": True, "libvirt_vnc_tls_dir": str(vnc), "libvirt_tls_ca_cert": str(base / "CA/cacert.pem"),
+            "libvirt_tls_server_cert": str(base / "libvirt/servercert.pem"),
+            "libvirt_tls_server_key": str(base / "libvirt/private/serverkey.pem"),
+            "libvirt_tls_client_cert": str(base / "libvirt/clientcert.pem"),
+            "libvirt_tls_client_key": str(base / "libvirt/private/clientkey.pem"),
+            "libvirt_qemu_tls_dir": str(base / "qemu"), "__libvirt_qemu_user": USER, "__libvirt_qemu_group": GROUP}
+
+    def go(entry, **kw):
+        return run_tasks(tmp_path, "libvirt", "tls.yml", tenrec_controlplane=contract(certificates={"libvirt": entry}),
+                         **dict(args, **kw))
+
+    # check mode on a node without the directory: reports the change, writes nothing
+    result, text = go(first, check=True, diff=True, verbosity=3)
+    assert result.rc == 0, text
+    assert changed(result) > 0 and not base.exists()
+    assert_no_key(text, first)
+
+    result, text = go(first, verbosity=3)
+    assert result.rc == 0, text
+    assert sorted(p.relative_to(base).as_posix() for p in base.rglob("*")) == [
+        "libvirt-vnc", "libvirt-vnc/ca-cert.pem", "libvirt-vnc/server-cert.pem", "libvirt-vnc/server-key.pem"]
+    key = vnc / "server-key.pem"
+    assert key.read_text() == pem(first, "private_key") and mode(key) == 0o600 and key.owner() == USER
+    for name, field in (("server-cert.pem", "certificate"), ("ca-cert.pem", "ca_certificate")):
+        assert (vnc / name).read_text() == pem(first, field) and mode(vnc / name) == 0o644, name
+        assert (vnc / name).owner() == "root", name
+    assert mode(vnc) == 0o755
+    assert handlers_ran(text) == [], "QEMU reads the VNC files when a guest starts: nothing restarted"
+    assert_no_key(text, first)
+
+    result, text = go(first)
+    assert result.rc == 0, text
+    assert changed(result) == 0 and handlers_ran(text) == [], "a re-run changes nothing"
+
+    # renewed material: replaced, still nothing restarted, no key shown with --diff
+    result, text = go(renewed, diff=True, verbosity=3)
+    assert result.rc == 0, text
+    assert key.read_text() == pem(renewed, "private_key") and (vnc / "server-cert.pem").read_text() == pem(renewed, "certificate")
+    assert changed(result) > 0 and handlers_ran(text) == []
+    assert_no_key(text, first, renewed)
+
+
+def test_libvirt_vnc_tls_on_a_tls_migration_node(tmp_path):
+    pki = PKI("rootca-libvirt")
+    entry = pki.issue()
+    base = tmp_path / "pki"
+    args = {"libvirt_migration_transport": "tls", "libvirt_vnc_tls_dir": str(base / "libvirt-vnc"),
+            "libvirt_tls_ca_cert": str(base / "CA/cacert.pem"), "libvirt_tls_server_cert": str(base / "libvirt/servercert.pem"),
+            "libvirt_tls_server_key": str(base / "libvirt/private/serverkey.pem"),
+            "libvirt_tls_client_cert": str(base / "libvirt/clientcert.pem"),
+            "libvirt_tls_client_key": str(base / "libvirt/private/clientkey.pem"),
+            "libvirt_qemu_tls_dir": str(base / "qemu"), "__libvirt_qemu_user": USER, "__libvirt_qemu_group": GROUP,
+            "tenrec_controlplane": contract(certificates={"libvirt": entry})}
+    # off (the default): the migration's files only
+    result, text = run_tasks(tmp_path, "libvirt", "tls.yml", **args)
+    assert result.rc == 0, text
+    assert (base / "qemu/server-key.pem").exists() and not (base / "libvirt-vnc").exists()
+    # turned on later: the VNC files alone are new, the TLS listener is not restarted
+    result, text = run_tasks(tmp_path, "libvirt", "tls.yml", libvirt_vnc_tls=True, verbosity=3, **args)
+    assert result.rc == 0, text
+    assert (base / "libvirt-vnc/server-key.pem").read_text() == pem(entry, "private_key")
+    assert (base / "libvirt-vnc/ca-cert.pem").read_text() == (base / "CA/cacert.pem").read_text()
+    assert changed(result) == 3 and handlers_ran(text) == [], "the VNC directory, key and certificates tasks; nothing restarted"
+    assert_no_key(text, entry)

@@ -158,20 +158,14 @@ def test_main_job_with_rabbitmq_down_fails_in_prechecks_on_every_node(host):
     sums = {n: cmp(host, n).file("/etc/nova/nova.conf").sha256sum for n in COMPUTES}
     host.check_output("systemctl stop rabbitmq-server")
     try:
-        rc, events, out, stats = run_playbook(os.path.join(ROOT, "playbooks/site.yml"))
+        run = run_playbook(os.path.join(ROOT, "playbooks/site.yml"))
     finally:
         host.check_output("systemctl start rabbitmq-server")
-    assert rc != 0
-    failed = failures(events)
-    assert set(failed) == set(COMPUTES), out[-3000:]
-    for name, (play, task, msg) in failed.items():
-        assert (play, task) == ("Prechecks on the compute nodes", "Report every failed check of this node at once")
+    for msg in failed_in_prechecks(run).values():
         assert "AMQP endpoint amqps://%s:5671/" % CTL_IP in msg and "TCP connection failed" in msg, msg
-    roles_ran = [e["event_data"]["task"] for e in events
+    roles_ran = [e["event_data"]["task"] for e in run[1]
                  if e["event"].startswith("runner_on_") and e["event_data"].get("play") == "Compute nodes"]
     assert roles_ran == [], roles_ran
-    assert PASSWORD not in out
-    assert not any(stats.get("changed", {}).get(n) for n in COMPUTES)
     assert {n: cmp(host, n).file("/etc/nova/nova.conf").sha256sum for n in COMPUTES} == sums
 
 
@@ -241,21 +235,27 @@ def set_contract(expression, fact="tenrec_controlplane"):
             "vars": {"cp": "{{ tenrec_controlplane }}"}}
 
 
-def prechecks_failures(tasks, extravars):
-    """Run the contract and certificates plays, ``tasks`` on every compute, then the prechecks; assert
-    they failed on every node in the report task, changing nothing, printing no password or key.
-    Returns ``{host: message}``."""
-    rc, events, out, stats = run_playbook([
-        {"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/certificates.yml")},
-        {"name": "Change the contract", "hosts": "computes", "gather_facts": False, "tasks": tasks},
-        {"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/prechecks.yml")}], extravars)
+def failed_in_prechecks(run):
+    """Assert the run ``(rc, events, out, stats)`` of the prechecks failed on every compute in the report
+    task, changing nothing and printing no password or private key; return ``{host: message}``."""
+    rc, events, out, stats = run
     assert rc != 0, out[-3000:]
     failed = failures(events)
     assert set(failed) == set(COMPUTES), out[-3000:]
-    assert {t for _p, t, _m in failed.values()} == {"Report every failed check of this node at once"}, failed
+    assert {(p, t) for p, t, _m in failed.values()} == {
+        ("Prechecks on the compute nodes", "Report every failed check of this node at once")}, failed
     assert not any(stats.get("changed", {}).get(n) for n in COMPUTES), stats.get("changed")
     assert PASSWORD not in out and "BEGIN PRIVATE KEY" not in out and "BEGIN EC PRIVATE KEY" not in out
     return {h: m for h, (_p, _t, m) in failed.items()}
+
+
+def prechecks_failures(tasks, extravars):
+    """The contract and certificates plays, ``tasks`` on every compute, then the prechecks, which must
+    fail on every node (:func:`failed_in_prechecks`); returns ``{host: message}``."""
+    return failed_in_prechecks(run_playbook([
+        {"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/certificates.yml")},
+        {"name": "Change the contract", "hosts": "computes", "gather_facts": False, "tasks": tasks},
+        {"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/prechecks.yml")}], extravars))
 
 
 def test_prechecks_with_a_wrong_ca_name_each_tls_endpoint():
@@ -437,16 +437,11 @@ def test_prechecks_name_placement_when_it_is_down(host):
     Placement endpoint (the main job used to fail only in the discover wait, naming nothing)."""
     host.check_output("systemctl stop placement-api")
     try:
-        rc, events, out, _stats = run_playbook(os.path.join(ROOT, "playbooks/prechecks.yml"))
+        failed = failed_in_prechecks(run_playbook(os.path.join(ROOT, "playbooks/prechecks.yml")))
     finally:
         host.check_output("systemctl start placement-api")
-    assert rc != 0
-    failed = failures(events)
-    assert set(failed) == set(COMPUTES), out[-3000:]
-    for _play, task, msg in failed.values():
-        assert task == "Report every failed check of this node at once"
+    for msg in failed.values():
         assert "placement endpoint https://%s:8778" % CTL_IP in msg, msg
-    assert PASSWORD not in out
 
 
 def pids(node, units):
@@ -490,3 +485,12 @@ def test_a_renewed_certificate_replaces_the_old_and_restarts_only_its_service(ho
         else:
             assert (now_pids, now_cert) == (old_pids, old_cert), name
             assert not stats.get("changed", {}).get(name), stats.get("changed")
+
+
+def test_prechecks_refuse_kvm_where_kvm_does_not_work():
+    """nova_compute_virt_type kvm on the lab computes (QEMU runs with TCG there, no usable KVM): the
+    prechecks fail on every node with the probe's reason, before anything changes."""
+    failed = failed_in_prechecks(run_playbook(os.path.join(ROOT, "playbooks/prechecks.yml"),
+                                              {"nova_compute_virt_type": "kvm"}))
+    for msg in failed.values():
+        assert "virt_type kvm is asked (nova_compute_virt_type) but " in msg, msg
