@@ -6,7 +6,9 @@
 Changes are made with server-side apply under one field manager, so a re-run with the same input is a
 no-op on the server and ``changed`` is computed by comparing the object before and after (without the
 fields every write touches). Check mode sends the same request with ``dryRun=All``: the server
-validates and defaults it (422 causes included) and nothing is stored.
+validates and defaults it (422 causes included) and nothing is stored. What the server sets itself
+(``status``, ``metadata.managedFields``, ``resourceVersion``, ``uid``, ...) is never sent, so an
+object a module returned can be applied again. Waits count ``time.monotonic()`` seconds.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,10 +20,13 @@ import time
 
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import ControlPlaneError, NotFoundError
 
+# metadata the API server sets: every write changes some of it, and a server-side apply body
+# carrying it is refused (managedFields: 400 "must be nil"; a stale resourceVersion: 409; a
+# foreign uid: 422)
 VOLATILE_METADATA = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp",
-                     "selfLink", "deletionGracePeriodSeconds")
+                     "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds")
 
-__all__ = ["Applier", "comparable", "not_true_conditions", "spec_diff"]
+__all__ = ["Applier", "apply_body", "comparable", "not_true_conditions", "spec_diff"]
 
 
 def comparable(obj):
@@ -34,6 +39,11 @@ def comparable(obj):
     for key in VOLATILE_METADATA:
         meta.pop(key, None)
     return out
+
+
+def apply_body(definition):
+    """A copy of ``definition`` (dict) fit for server-side apply: no status, no server-set metadata."""
+    return comparable(definition)
 
 
 def spec_diff(before, after):
@@ -85,9 +95,11 @@ class Applier(object):
         """Server-side apply ``definition``; return ``(changed, before, after)`` (dicts).
 
         In check mode the request carries ``dryRun=All``: ``after`` is what the server would store.
+        ``definition`` may be an object the server returned: its status and server-set metadata are
+        dropped (:func:`apply_body`). ``force_conflicts`` takes over fields other managers own.
         Raises DynamicApiError (422 with the schema's causes, 409 on field conflicts, ...).
         """
-        body = copy.deepcopy(definition)
+        body = apply_body(definition)
         body["apiVersion"], body["kind"] = self.api_version, self.kind
         body.setdefault("metadata", {})["namespace"] = namespace
         name = body["metadata"]["name"]
@@ -113,12 +125,12 @@ class Applier(object):
 
     def wait_gone(self, name, namespace, timeout, sleep):
         """Wait until the object no longer exists; raise ControlPlaneError after ``timeout`` seconds."""
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         while self.get(name, namespace) is not None:
-            if time.time() >= deadline:
+            if time.monotonic() >= deadline:
                 raise ControlPlaneError("%s %s in namespace %s still exists after %d s (finalizers?)"
                                         % (self.kind, name, namespace, timeout))
-            time.sleep(sleep)
+            time.sleep(max(0, min(sleep, deadline - time.monotonic())))
 
     def wait_ready(self, name, namespace, timeout, sleep, condition="Ready"):
         """Wait for ``status.observedGeneration == metadata.generation`` and ``condition`` True.
@@ -127,7 +139,7 @@ class Applier(object):
         :raises ControlPlaneError: after ``timeout`` seconds, listing every condition that is not True
             (type, reason, message) and the generations, or naming the object when it vanished.
         """
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         while True:
             obj = self.get(name, namespace)
             if obj is None:
@@ -139,7 +151,7 @@ class Applier(object):
                         for c in status.get("conditions") or [])
             if ready and (generation is None or observed == generation):
                 return obj
-            if time.time() >= deadline:
+            if time.monotonic() >= deadline:
                 failing = not_true_conditions(obj)
                 lines = ["%s=%s (%s): %s" % (c["type"], c["status"], c["reason"] or "no reason", c["message"])
                          for c in failing]
@@ -150,4 +162,4 @@ class Applier(object):
                     lines = ["no %s condition reported" % condition]
                 raise ControlPlaneError("%s %s in namespace %s is not %s after %d s: %s" % (
                     self.kind, name, namespace, condition, timeout, "; ".join(lines)))
-            time.sleep(sleep)
+            time.sleep(max(0, min(sleep, deadline - time.monotonic())))

@@ -20,8 +20,14 @@ description:
     lines that start with C(Creating host mapping for)).
   - With O(hosts), reads the mappings back (C(nova-manage cell_v2 list_hosts)) and, while some of
     those hosts are not mapped yet (their nova-compute has not registered its service, the known
-    race), waits O(delay) seconds and discovers again, up to O(retries) times; then fails listing
-    the hosts still unmapped.
+    race), waits O(delay) seconds and discovers again, until O(timeout) (or O(retries) runs); then
+    fails listing the hosts still unmapped.
+  - While the conductor Pod cannot take the exec - absent, not C(Running), terminating, its
+    container not running, the exec refused for that reason or the connection lost (the Pod
+    restarting after a spec change) - retries every O(delay) seconds until O(timeout), then fails
+    naming the Pod and the last error. A forbidden exec (no C(pods/exec) permission), an unknown
+    container and nova-manage's own non-zero exit (with its output) fail at once.
+  - O(timeout) is wall-clock time for the whole module, nova-manage runs included.
   - Check mode runs only the read-only C(list_hosts) and reports C(changed) when one of O(hosts) is
     not mapped yet.
 extends_documentation_fragment:
@@ -47,12 +53,17 @@ options:
     type: list
     elements: str
     default: []
-  retries:
-    description: Discover runs at most this many times while O(hosts) are not all mapped.
+  timeout:
+    description:
+      - Seconds (wall clock, from the module's start) for everything - waiting for the conductor Pod,
+        the nova-manage runs and the discover reruns while O(hosts) are not all mapped.
     type: int
-    default: 12
+    default: 60
+  retries:
+    description: At most this many discover runs while O(hosts) are not all mapped; unset, as many as fit in O(timeout).
+    type: int
   delay:
-    description: Seconds between two discover runs.
+    description: Seconds between two discover runs, and between two tries while the conductor Pod cannot take the exec.
     type: int
     default: 5
 """
@@ -62,6 +73,7 @@ EXAMPLES = r"""
   tenrec.dataplane.cell_discover_hosts:
     namespace: openstack
     hosts: "{{ groups['computes'] }}"
+    timeout: 600
 """
 
 RETURN = r"""
@@ -87,13 +99,14 @@ stdout_lines:
   elements: str
 """
 
+import math
 import re
 import time
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
-    ControlPlaneError, auth_argument_spec, call_or_fail, pod_exec)
+    ControlPlaneError, ExecUnavailable, auth_argument_spec, call_or_fail, pod_exec)
 
 DISCOVER = ["nova-manage", "cell_v2", "discover_hosts", "--by-service", "--verbose"]
 LIST_HOSTS = ["nova-manage", "cell_v2", "list_hosts"]
@@ -116,16 +129,39 @@ def parse_list_hosts(text, cell):
 
 
 class Discoverer(object):
-    """Run nova-manage in the conductor Pod (see DOCUMENTATION)."""
+    """Run nova-manage in the conductor Pod (see DOCUMENTATION); one deadline, ``timeout`` seconds
+    of ``time.monotonic()`` from construction, bounds everything."""
 
     def __init__(self, client, params):
         self.client, self.p = client, params
         self.namespace = params["namespace"]
         self.pod = params["pod"] or "nova-%s-conductor-0" % params["cell"]
         self.container = params["container"] or "nova-%s-conductor" % params["cell"]
+        self.deadline = time.monotonic() + params["timeout"]
+
+    def left(self):
+        """Seconds (float) until the deadline; negative once past."""
+        return self.deadline - time.monotonic()
+
+    def pause(self):
+        time.sleep(max(0, min(self.p["delay"], self.left())))
 
     def nova_manage(self, argv):
-        rc, out, err = pod_exec(self.client, self.namespace, self.pod, self.container, argv)
+        """stdout (str) of ``argv`` in the conductor; ExecUnavailable is retried until the deadline.
+
+        :raises ControlPlaneError: nova-manage exited non-zero (with its output), the exec failed for
+            good, or the Pod could not take it before the deadline (naming the Pod and the last error).
+        """
+        while True:
+            try:
+                rc, out, err = pod_exec(self.client, self.namespace, self.pod, self.container, argv,
+                                        timeout=max(1, int(math.ceil(self.left()))))
+                break
+            except ExecUnavailable as exc:
+                if self.left() <= 0:
+                    raise ControlPlaneError("%s could not run in Pod %s (namespace %s) within %d s; last error: %s"
+                                            % (" ".join(argv), self.pod, self.namespace, self.p["timeout"], exc))
+                self.pause()
         if rc != 0:
             raise ControlPlaneError("%s in Pod %s (namespace %s) exited %d: %s" % (
                 " ".join(argv), self.pod, self.namespace, rc, (err or out).strip()[-2000:]))
@@ -151,12 +187,13 @@ class Discoverer(object):
             missing = sorted(set(wanted) - set(hosts))
             if not missing:
                 break
-            if attempts >= self.p["retries"]:
+            if self.left() <= 0 or (self.p["retries"] and attempts >= self.p["retries"]):
                 raise ControlPlaneError(
-                    "hosts not mapped to %s after %d discover_hosts runs (%d s apart): %s; their nova-compute "
-                    "service has not registered in the cell database (check nova-compute on them and its "
-                    "transport_url)" % (self.p["cell"], attempts, self.p["delay"], ", ".join(missing)))
-            time.sleep(self.p["delay"])
+                    "hosts not mapped to %s after %d discover_hosts runs in %d s (%d s apart): %s; their "
+                    "nova-compute service has not registered in the cell database (check nova-compute on them "
+                    "and its transport_url)" % (self.p["cell"], attempts, self.p["timeout"] - max(0, self.left()),
+                                                self.p["delay"], ", ".join(missing)))
+            self.pause()
         return dict(changed=bool(mapped), mapped=mapped, cell_hosts=hosts, attempts=attempts,
                     stdout_lines=out.splitlines())
 
@@ -169,7 +206,8 @@ def main():
             pod=dict(type="str", default=""),
             container=dict(type="str", default=""),
             hosts=dict(type="list", elements="str", default=[]),
-            retries=dict(type="int", default=12),
+            timeout=dict(type="int", default=60),
+            retries=dict(type="int"),
             delay=dict(type="int", default=5),
         ),
         supports_check_mode=True,

@@ -18,7 +18,8 @@ description:
     the Placement resource provider of that hypervisor (same UUID, or same name).
   - A host is C(ready) when its nova-compute service is C(state=up) and C(status=enabled), its
     hypervisor exists and its resource provider exists.
-  - With O(wait), polls until every host is ready, then returns; after O(timeout) seconds fails
+  - With O(wait), polls until every host is ready, then returns; after O(timeout) seconds (wall
+    clock, counted from the module's start) fails
     listing each host still not ready and what it lacks. API errors while waiting count as not
     ready yet (the last one is reported); without O(wait) they fail at once.
   - Credentials come from the usual openstack.cloud options (C(cloud) name or dict, C(auth), ...);
@@ -38,7 +39,7 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds to wait with O(wait).
+    description: Seconds to wait with O(wait), counted from the module's start; C(0) polls once.
     type: int
     default: 300
   delay:
@@ -141,7 +142,7 @@ class ComputeServiceInfoModule(OpenStackModule):
         return out
 
     def run(self):
-        deadline = time.time() + self.params["timeout"]
+        deadline = time.monotonic() + self.params["timeout"]
         while True:
             try:
                 hosts, error = self.snapshot(), None
@@ -155,11 +156,11 @@ class ComputeServiceInfoModule(OpenStackModule):
             waiting = [h for h in hosts if not h["ready"]]
             if not (self.params["wait"] and waiting):
                 self.exit_json(changed=False, hosts=hosts)
-            if time.time() >= deadline:
+            if time.monotonic() >= deadline:
                 self.fail_json(msg="compute hosts not ready after %d s: %s" % (
                     self.params["timeout"], "; ".join("%s: %s" % (h["host"], ", ".join(h["missing"])) for h in waiting)),
                     hosts=hosts, last_error=str(error or ""))
-            time.sleep(self.params["delay"])
+            time.sleep(max(0, min(self.params["delay"], deadline - time.monotonic())))
 
 
 def main():

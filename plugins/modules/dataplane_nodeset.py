@@ -20,6 +20,9 @@ description:
     Check mode uses the server's dry run; diff shows the spec before and after.
   - Every IP address (O(nodes[].ansible_host) when it is an address, O(nodes[].networks[].fixed_ip))
     is validated with netaddr before anything is sent; a bad one fails naming the node and field.
+  - C(spec.services) is always registered, empty unless O(services) names some, so no
+    C(OpenStackDataPlaneDeployment) runs openstack-operator's services (or a reboot) over nodes this
+    collection manages.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - tenrec.dataplane.attributes
@@ -82,7 +85,14 @@ options:
     type: str
     default: dataplane-ansible-ssh-private-key-secret
   services:
-    description: C(spec.services); empty leaves the operator's default list.
+    description:
+      - C(spec.services) - the services an C(OpenStackDataPlaneDeployment) of this NodeSet would run
+        over its nodes. Always registered, so the CRD's default never applies.
+      - The default, an empty list (valid in the CRD's schema), means none - this collection
+        configures these nodes itself; the CRD's default list (C(bootstrap), C(configure-network),
+        C(install-os), C(reboot-os), C(ovn), C(libvirt), C(nova), ...) would let a later deployment
+        reconfigure and reboot them.
+      - Name services here only for a deployment you mean to run over these nodes.
     type: list
     elements: str
     default: []
@@ -94,6 +104,12 @@ options:
     description: Server-side apply field manager.
     type: str
     default: tenrec-dataplane
+  force_conflicts:
+    description:
+      - Take over fields another field manager owns (for example after a C(kubectl edit)) instead of
+        failing with an apply conflict that names the fields and their managers.
+    type: bool
+    default: false
 requirements:
   - netaddr
 """
@@ -180,8 +196,7 @@ def build(p):
             "nodeTemplate": {"ansibleSSHPrivateKeySecret": p["ssh_key_secret"]}}
     if p["node_template_vars"]:
         spec["nodeTemplate"]["ansible"] = {"ansibleVars": p["node_template_vars"]}
-    if p["services"]:
-        spec["services"] = p["services"]
+    spec["services"] = list(p["services"])  # an absent list would become the CRD's default (see DOCUMENTATION)
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": p["name"]}, "spec": spec}
 
 
@@ -192,7 +207,7 @@ def run(module):
     if p["state"] == "absent":
         changed, before = applier.delete(p["name"], p["namespace"], module.check_mode)
         return dict(changed=changed, result={}, nodes=[], diff=spec_diff(before, None))
-    changed, before, after = applier.apply(body, p["namespace"], module.check_mode)
+    changed, before, after = applier.apply(body, p["namespace"], module.check_mode, p["force_conflicts"])
     return dict(changed=changed, result=after, nodes=sorted(body["spec"]["nodes"]), diff=spec_diff(before, after))
 
 
@@ -212,6 +227,7 @@ def main():
             services=dict(type="list", elements="str", default=[]),
             node_template_vars=dict(type="dict", default={}),
             field_manager=dict(type="str", default="tenrec-dataplane"),
+            force_conflicts=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

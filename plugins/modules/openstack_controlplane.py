@@ -21,6 +21,9 @@ description:
   - Check mode sends the same request with C(dryRun=All) (the server validates and defaults it;
     nothing is stored); diff shows the spec before and after.
   - An invalid resource fails with the API server's validation causes (HTTP 422).
+  - The definition may be an object the API server returned (for example this module's RV(result));
+    its C(status) and the metadata the server sets (C(managedFields), C(resourceVersion), C(uid),
+    C(creationTimestamp), C(generation), C(selfLink)) are dropped before the apply.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - tenrec.dataplane.attributes
@@ -50,7 +53,9 @@ options:
     type: str
     default: tenrec-dataplane
   force_conflicts:
-    description: Take over fields another manager owns instead of failing with a conflict.
+    description:
+      - Take over fields another field manager owns (for example after a C(kubectl edit)) instead of
+        failing with an apply conflict that names the fields and their managers.
     type: bool
     default: false
   wait:
@@ -149,7 +154,7 @@ def load_definition(params):
 
 def run(module):
     p = module.params
-    started = time.time()
+    started = time.monotonic()
     body = load_definition(p)
     name = body["metadata"]["name"]
     namespace = body["metadata"].get("namespace") or p["namespace"]
@@ -159,20 +164,20 @@ def run(module):
         if changed and p["wait"] and not module.check_mode:
             applier.wait_gone(name, namespace, p["wait_timeout"], p["wait_sleep"])
         return dict(changed=changed, result={}, conditions=[], diff=spec_diff(before, None),
-                    duration=round(time.time() - started, 1))
+                    duration=round(time.monotonic() - started, 1))
     if not body.get("spec"):  # verify only
         before = applier.get(name, namespace)
         if before is None:
             raise ControlPlaneError("%s %s not found in namespace %s" % (KIND, name, namespace))
         after = applier.wait_ready(name, namespace, p["wait_timeout"], p["wait_sleep"]) if p["wait"] else before
         return dict(changed=False, result=after, conditions=not_true_conditions(after), diff=spec_diff(before, after),
-                    duration=round(time.time() - started, 1))
+                    duration=round(time.monotonic() - started, 1))
     changed, before, after = applier.apply(body, namespace, module.check_mode, p["force_conflicts"])
     if p["wait"] and not (module.check_mode and changed):
         # in check mode a pending change cannot become Ready; an unchanged resource is verified
         after = applier.wait_ready(name, namespace, p["wait_timeout"], p["wait_sleep"])
     return dict(changed=changed, result=after, conditions=not_true_conditions(after),
-                diff=spec_diff(before, after), duration=round(time.time() - started, 1))
+                diff=spec_diff(before, after), duration=round(time.monotonic() - started, 1))
 
 
 def main():

@@ -179,9 +179,9 @@ NODES = [{"hostname": "compute-0", "ansible_host": "10.88.11.11",
           "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.12"}]}]
 
 
-def nodeset_task(cluster, nodes, name="ns"):
-    return {"name": "Register the nodes", "register": name, "tenrec.dataplane.dataplane_nodeset": {
-        "kubeconfig": cluster["kubeconfig"], "name": "tenrec-computes", "nodes": nodes}}
+def nodeset_task(cluster, nodes, register="ns", **args):
+    return {"name": "Register the nodes", "register": register, "tenrec.dataplane.dataplane_nodeset": dict(
+        {"kubeconfig": cluster["kubeconfig"], "name": "tenrec-computes", "nodes": nodes}, **args)}
 
 
 def test_nodeset_registers_nodes_idempotently(cluster, tmp_path):
@@ -203,6 +203,34 @@ def test_nodeset_registers_nodes_idempotently(cluster, tmp_path):
     current = cluster["custom"].get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
                                                              "openstackdataplanenodesets", "tenrec-computes")
     assert sorted(current["spec"]["nodes"]) == ["compute-0", "compute-1"]
+
+
+def stored_nodeset(cluster, name):
+    return cluster["custom"].get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
+                                                          "openstackdataplanenodesets", name)
+
+
+def test_nodeset_registers_no_services_unless_given(cluster, tmp_path):
+    """Without services the NodeSet holds an empty list, not the CRD's default (bootstrap ...
+    reboot-os ... nova): an OpenStackDataPlaneDeployment of it runs nothing over these nodes. A list
+    given is registered as is, and taking it away empties it again."""
+    crd = yaml.safe_load((CRDS / "dataplane.openstack.org_openstackdataplanenodesets.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["services"]
+    assert "reboot-os" in schema["default"] and "minItems" not in schema  # what an absent list would become
+    name = "tenrec-services"
+    rc, out, res = run_play(tmp_path, [nodeset_task(cluster, NODES, "plain", name=name)])
+    assert rc == 0, out
+    assert stored_nodeset(cluster, name)["spec"]["services"] == []
+    assert res["plain"]["result"]["spec"]["services"] == []
+    rc, out, res = run_play(tmp_path, [nodeset_task(cluster, NODES, "some", name=name, services=["ovn", "libvirt"],
+                                                    force_conflicts=True),
+                                       nodeset_task(cluster, NODES, "emptied", name=name)])
+    assert rc == 0, out
+    assert res["some"]["changed"] is True and res["some"]["result"]["spec"]["services"] == ["ovn", "libvirt"]
+    assert res["emptied"]["changed"] is True
+    assert stored_nodeset(cluster, name)["spec"]["services"] == []
+    cluster["custom"].delete_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
+                                                      "openstackdataplanenodesets", name)
 
 
 def test_nodeset_bad_ip_names_node_and_field(cluster, tmp_path):
