@@ -33,8 +33,9 @@ def test_nova_conf_from_contract(host):
     assert conf["DEFAULT"]["host"] == name
     assert conf["DEFAULT"]["my_ip"] == COMPUTES[name]
     assert conf["DEFAULT"]["transport_url"] == "rabbit://nova:%s@%s:5671/?ssl=1" % (PASSWORD, CTL_IP)
-    for section in ("placement", "neutron", "glance", "service_user"):
+    for section in ("placement", "neutron", "service_user"):
         assert conf[section]["auth_url"] == "https://%s:5000" % CTL_IP, section
+    for section in ("placement", "neutron", "glance", "service_user"):  # glance: the user's token, no auth
         assert conf[section]["region_name"] == "regionOne", section
         assert host.file(conf[section]["cafile"]).contains("BEGIN CERTIFICATE"), section
     assert conf["libvirt"]["virt_type"] == "qemu"
@@ -73,7 +74,7 @@ def dataplane(extravars=None, tasks=None):
     """playbooks/dataplane.yml on the first compute, after ``tasks`` (set_contract) when given."""
     plays = [{"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/certificates.yml")}]
     if tasks:
-        plays.append({"name": "Change the contract", "hosts": "computes", "gather_facts": False, "tasks": tasks})
+        plays.append({"name": "Change the contract", "hosts": FIRST, "gather_facts": False, "tasks": tasks})
     plays.append({"ansible.builtin.import_playbook": os.path.join(ROOT, "playbooks/dataplane.yml")})
     return run_playbook(plays, dict(extravars or {}, tenrec_dataplane_hosts=FIRST))
 
