@@ -69,6 +69,13 @@ def not_true_conditions(obj):
     return out
 
 
+# Argument spec of the server-side apply options (doc fragment tenrec.dataplane.apply).
+APPLY_ARGS = dict(
+    field_manager=dict(type="str", default="tenrec-dataplane"),
+    force_conflicts=dict(type="bool", default=False),
+)
+
+
 class Applier(object):
     """Apply, delete and wait on one kind through a kubernetes.core ``K8SClient``.
 

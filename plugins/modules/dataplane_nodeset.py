@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - tenrec.dataplane.attributes
   - kubernetes.core.k8s_auth_options
+  - tenrec.dataplane.apply
   - tenrec.dataplane.k8s_auth
 options:
   name:
@@ -100,16 +101,6 @@ options:
     description: C(spec.nodeTemplate.ansible.ansibleVars) shared by all nodes (no secrets here).
     type: dict
     default: {}
-  field_manager:
-    description: Server-side apply field manager.
-    type: str
-    default: tenrec-dataplane
-  force_conflicts:
-    description:
-      - Take over fields another field manager owns (for example after a C(kubectl edit)) instead of
-        failing with an apply conflict that names the fields and their managers.
-    type: bool
-    default: false
 requirements:
   - netaddr
 """
@@ -146,7 +137,7 @@ nodes:
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.tenrec.dataplane.plugins.module_utils.apply import Applier, spec_diff
+from ansible_collections.tenrec.dataplane.plugins.module_utils.apply import APPLY_ARGS, Applier, spec_diff
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
     ControlPlaneError, auth_argument_spec, call_or_fail)
 
@@ -226,8 +217,7 @@ def main():
             ssh_key_secret=dict(type="str", default="dataplane-ansible-ssh-private-key-secret", no_log=False),
             services=dict(type="list", elements="str", default=[]),
             node_template_vars=dict(type="dict", default={}),
-            field_manager=dict(type="str", default="tenrec-dataplane"),
-            force_conflicts=dict(type="bool", default=False),
+            **APPLY_ARGS
         ),
         supports_check_mode=True,
     )

@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - tenrec.dataplane.attributes
   - kubernetes.core.k8s_auth_options
+  - tenrec.dataplane.apply
   - tenrec.dataplane.k8s_auth
 options:
   state:
@@ -48,16 +49,6 @@ options:
   name:
     description: Name of the resource; overrides C(metadata.name) of the definition.
     type: str
-  field_manager:
-    description: Server-side apply field manager.
-    type: str
-    default: tenrec-dataplane
-  force_conflicts:
-    description:
-      - Take over fields another field manager owns (for example after a C(kubectl edit)) instead of
-        failing with an apply conflict that names the fields and their managers.
-    type: bool
-    default: false
   wait:
     description: Wait for C(Ready) (state=present) or for deletion (state=absent).
     type: bool
@@ -109,7 +100,7 @@ import time
 from ansible.module_utils.six import string_types
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.tenrec.dataplane.plugins.module_utils.apply import Applier, not_true_conditions, spec_diff
+from ansible_collections.tenrec.dataplane.plugins.module_utils.apply import APPLY_ARGS, Applier, not_true_conditions, spec_diff
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
     ControlPlaneError, auth_argument_spec, call_or_fail)
 
@@ -188,11 +179,10 @@ def main():
             definition=dict(type="raw"),
             src=dict(type="path"),
             name=dict(type="str"),
-            field_manager=dict(type="str", default="tenrec-dataplane"),
-            force_conflicts=dict(type="bool", default=False),
             wait=dict(type="bool", default=True),
             wait_timeout=dict(type="int", default=1800),
             wait_sleep=dict(type="int", default=5),
+            **APPLY_ARGS
         ),
         mutually_exclusive=[("definition", "src")],
         required_one_of=[("definition", "src", "name")],
