@@ -3,10 +3,25 @@
 It stands in for the OpenShift API server, which cannot run here. It speaks HTTPS with its own CA,
 checks a bearer token, and implements what the collection's modules and the ``kubernetes`` client
 use: discovery, CustomResourceDefinitions (loaded from a folder of CRD YAML files or created through
-the API), CRUD with uid/resourceVersion/generation, 409 on conflicts, the status subresource,
-merge / JSON / apply patches (strategic merge answers 415 on custom resources), label and field
-selectors, watch, finalizers, ``dryRun=All``, and validation of custom resources against the CRD's
-openAPIV3Schema (pruning, null dropping, defaults, 422 with causes).
+the API), CRUD with uid/resourceVersion/generation, 409 on conflicts, the status subresource (also
+``pods/status``), merge / JSON patches (strategic merge answers 415 on custom resources), label and
+field selectors, watch, finalizers, ``dryRun=All``, and validation of custom resources against the
+CRD's openAPIV3Schema (pruning, null dropping, defaults, 422 with causes).
+
+It answers as a real kube-apiserver (v1.20) where the difference would hide a client's bug:
+
+* server-side apply with field ownership (``metadata.managedFields``, see ``fields.py``): fields an
+  applier drops are removed, a field another manager owns is a 409 naming it unless ``force``, and
+  every other client write is recorded as an ``Update`` of its ``fieldManager`` (default: the
+  User-Agent's first word);
+* an apply carrying ``managedFields`` is 400, a stale ``resourceVersion`` 409, a foreign uid 422 (a
+  PUT's foreign uid is a failed precondition, 409), a PUT of a custom resource without
+  ``resourceVersion`` 422; an apply without ``fieldManager`` is 422;
+* the request body is read before any answer, so an early error keeps a kept-alive connection usable;
+* ``/version`` has every field; a Secret's bad base64 is 400; a dry-run create has no resourceVersion.
+
+Writes made through the Python API by the lab's own controllers (labop, certmanager) record no
+field manager.
 
 Use from Python::
 
@@ -33,7 +48,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import execws
+from . import execws, fields
+from .errors import ApiError
 from .schema import normalize
 
 # Kinds whose DELETE answers with the deleted object, not a Status (the real registries'
@@ -44,35 +60,28 @@ CORE = {
     "namespaces": ("Namespace", False),
     "secrets": ("Secret", True),
     "configmaps": ("ConfigMap", True),
-    "pods": ("Pod", True),
+    "pods": ("Pod", True),  # with pods/status (see Resource.main_writes_status)
     "serviceaccounts": ("ServiceAccount", True),
     "events": ("Event", True),
 }
 CRD_GROUP = "apiextensions.k8s.io"
-
-
-class ApiError(Exception):
-    """An error answered as a Kubernetes Status object."""
-
-    def __init__(self, code, reason, message, details=None):
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details
-
-    def status(self):
-        out = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-               "message": self.message, "reason": self.reason, "code": self.code}
-        if self.details:
-            out["details"] = self.details
-        return out
+APPLY_PATCH = "application/apply-patch+yaml"
+# GET /version, every field a real server answers (the client's VersionInfo requires them all)
+VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-tenrec", "gitCommit": "0" * 40,
+           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.5",
+           "compiler": "gc", "platform": "linux/amd64"}
 
 
 class Resource:
     """One served resource: group/version/plural, its kind, scope and (for CRs) schema."""
 
     def __init__(self, group, version, plural, kind, namespaced, schema=None, status=False,
-                 singular=None, short_names=None, custom=False):
+                 singular=None, short_names=None, custom=False, main_writes_status=False):
         self.group, self.version, self.plural, self.kind = group, version, plural, kind
         self.namespaced, self.schema, self.status = namespaced, schema, status
+        # Pods: served with pods/status, but writes to the Pod itself still set status (unlike the
+        # real server) so that tests can create a Running Pod in one request
+        self.main_writes_status = main_writes_status
         self.singular = singular or kind.lower()
         self.short_names = short_names or []
         self.custom = custom
@@ -240,7 +249,8 @@ class KubeAPIServer:
         self.store = Store()
         self.resources = {}  # (group, version, plural) -> Resource
         for plural, (kind, namespaced) in CORE.items():
-            self.resources[("", "v1", plural)] = Resource("", "v1", plural, kind, namespaced)
+            self.resources[("", "v1", plural)] = Resource("", "v1", plural, kind, namespaced, status=kind == "Pod",
+                                                          main_writes_status=kind == "Pod")
         self.resources[(CRD_GROUP, "v1", "customresourcedefinitions")] = Resource(
             CRD_GROUP, "v1", "customresourcedefinitions", "CustomResourceDefinition", False, status=True)
         for ns in namespaces:
@@ -391,12 +401,8 @@ class KubeAPIServer:
             data = dict(body.get("data") or {})
             for k, v in (body.pop("stringData", None) or {}).items():
                 data[k] = base64.b64encode(str(v).encode()).decode()
-            for k, v in data.items():
-                try:
-                    base64.b64decode(v, validate=True)
-                except Exception:
-                    raise ApiError(422, "Invalid", 'Secret "%s" is invalid: data[%s]: Invalid value: illegal base64 data'
-                                   % (meta.get("name"), k))
+            for value in data.values():
+                _check_base64(value)
             body["data"] = data
         if res.schema is not None:
             normalized, causes = normalize(body, res.schema)
@@ -416,7 +422,9 @@ class KubeAPIServer:
         del self.store.events[:-2000]
         self.store.lock.notify_all()
 
-    def _create(self, res, namespace, body, dry_run):
+    def _create(self, res, namespace, body, dry_run, manager=None, applied=None):
+        """Create ``body``; a client's write names its ``manager`` (an apply passes its ``applied``
+        :class:`fields.Managers`), internal writes (the lab's operators) record no field owner."""
         with self.store.lock:
             meta = body.setdefault("metadata", {})
             if not meta.get("name") and meta.get("generateName"):
@@ -437,19 +445,48 @@ class KubeAPIServer:
                                {"name": name, "group": res.group, "kind": res.plural})
             if res.status and res.custom:
                 body.pop("status", None)
+            meta.pop("resourceVersion", None)
             self._prepare(res, body)
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now())
             if res.custom or res.kind == "CustomResourceDefinition":
                 meta["generation"] = 1
+            self._record_fields(res, None, body, manager, applied, None)
             if res.kind == "CustomResourceDefinition" and not dry_run:
                 self._register_crd(body)
             if dry_run:
-                meta["resourceVersion"] = str(self.store.rv)
-                return body
+                return body  # no resourceVersion: nothing was stored (as the real server answers)
             meta["resourceVersion"] = self.store.next_rv()
             self.store.objects[key] = body
             self._emit("ADDED", res, body)
             return copy.deepcopy(body)
+
+    def _record_fields(self, res, old, new, manager, applied, subresource):
+        """Set ``new``'s ``metadata.managedFields`` after a write (``old`` None on create).
+
+        An apply brings its Managers; another client write (``manager``) takes the fields it
+        changed, starting from the managedFields it sent when they are valid (as the real server
+        lets a client rewrite them), else the stored ones; an internal write changes no owner.
+        """
+        meta = new["metadata"]
+        stored = ((old or {}).get("metadata") or {}).get("managedFields")
+        if applied is None and not manager:
+            if stored:
+                meta["managedFields"] = copy.deepcopy(stored)
+            else:
+                meta.pop("managedFields", None)
+            return
+        managers = applied
+        if managers is None:
+            given = meta.get("managedFields")
+            start = given if fields.Managers.valid(given) and given != stored else stored
+            skip_status = res.status and not res.main_writes_status and subresource != "status"
+            managers = fields.update(old, new, start, manager, res.api_version, skip_status)
+        managers.restrict(fields.field_set(new))
+        listing = managers.to_list()
+        if listing:
+            meta["managedFields"] = listing
+        else:
+            meta.pop("managedFields", None)
 
     def _get(self, res, namespace, name):
         obj = self.store.objects.get(self._key(res, namespace, name))
@@ -459,30 +496,34 @@ class KubeAPIServer:
                 {"name": name, "group": res.group, "kind": res.plural})
         return obj
 
-    def _update(self, res, namespace, name, body, subresource, dry_run, check_rv=True):
+    def _update(self, res, namespace, name, body, subresource, dry_run, check_rv=True, manager=None,
+                applied=None, patch=False):
+        """Replace the object (or its status) with ``body``.
+
+        ``check_rv``: a client's write (a PUT must carry the resourceVersion of a custom resource; a
+        stale one is 409); ``patch``: ``body`` is the result of a patch or an apply (a foreign uid is
+        then 422, as validation finds it, where a PUT's uid is a precondition: 409). ``manager`` /
+        ``applied``: see :meth:`_record_fields`.
+        """
         with self.store.lock:
             old = self._get(res, namespace, name)
             meta = body.setdefault("metadata", {})
             if meta.get("name", name) != name:
                 raise ApiError(400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)"
                                % (meta.get("name"), name))
-            rv = meta.get("resourceVersion")
-            if check_rv and rv and rv != old["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been '
-                               "modified; please apply your changes to the latest version and try again"
-                               % ("%s.%s" % (res.plural, res.group) if res.group else res.plural, name),
-                               {"name": name, "group": res.group, "kind": res.plural})
+            if check_rv:
+                self._check_preconditions(res, old, meta, patch)
             if subresource == "status":
                 new = copy.deepcopy(old)
                 new["status"] = body.get("status")
+                new["metadata"]["managedFields"] = meta.get("managedFields", old["metadata"].get("managedFields"))
             else:
                 new = body
-                if res.status:
+                if res.status and not res.main_writes_status:
                     new["status"] = copy.deepcopy(old.get("status"))
                     if new["status"] is None:
                         new.pop("status")
-                keep = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "namespace", "managedFields")
-                for k in keep:
+                for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp", "namespace"):
                     if k in old["metadata"]:
                         meta[k] = old["metadata"][k]
                 meta["name"] = name
@@ -490,9 +531,11 @@ class KubeAPIServer:
             new_meta, old_meta = new["metadata"], old["metadata"]
             if _spec_of(new) != _spec_of(old) and "generation" in old_meta:
                 new_meta["generation"] = old_meta["generation"] + 1
+            self._record_fields(res, old, new, manager, applied, subresource)
             if _comparable(new) == _comparable(old):
                 new_meta["resourceVersion"] = old_meta["resourceVersion"]
                 return copy.deepcopy(old)  # no-op updates keep the resourceVersion, as the real server does
+            new_meta["resourceVersion"] = old_meta["resourceVersion"]
             if dry_run:
                 return new
             new_meta["resourceVersion"] = self.store.next_rv()
@@ -506,6 +549,19 @@ class KubeAPIServer:
                 self._register_crd(new)
             self._emit("MODIFIED", res, new)
             return copy.deepcopy(new)
+
+    @staticmethod
+    def _check_preconditions(res, old, meta, patch):
+        """The checks of a client's update, in the real server's order: uid, then resourceVersion."""
+        uid, rv = meta.get("uid"), meta.get("resourceVersion")
+        if uid and uid != old["metadata"]["uid"]:
+            raise _uid_immutable(res, old, uid) if patch else _uid_precondition_failed(res, old, uid)
+        if not rv and (res.custom or res.kind == "CustomResourceDefinition"):
+            raise _rv_required(res, old)
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been '
+                           "modified; please apply your changes to the latest version and try again"
+                           % (_qualified(res), old["metadata"]["name"]), _details(res, old))
 
     def _delete(self, res, namespace, name, dry_run):
         with self.store.lock:
@@ -543,24 +599,10 @@ class KubeAPIServer:
             return {"apiVersion": res.api_version, "kind": res.kind + "List",
                     "metadata": {"resourceVersion": str(self.store.rv)}, "items": items}
 
-    def _patch(self, res, namespace, name, ctype, body, subresource, query, dry_run):
+    def _patch(self, res, namespace, name, ctype, body, subresource, query, dry_run, manager):
         ctype = (ctype or "").split(";")[0].strip()
-        if ctype == "application/apply-patch+yaml":
-            manager = query.get("fieldManager")
-            if not manager:
-                raise ApiError(400, "BadRequest", "PATCH /apply requires fieldManager to be set")
-            patch = yaml.safe_load(body) or {}
-            with self.store.lock:
-                try:
-                    old = self._get(res, namespace, name)
-                except ApiError:
-                    if subresource:
-                        raise
-                    patch.setdefault("metadata", {})["name"] = name
-                    return self._create(res, namespace, patch, dry_run)
-                merged = merge_patch(old, _drop_nulls(patch))
-                merged["metadata"].pop("resourceVersion", None)
-                return self._update(res, namespace, name, merged, subresource, dry_run, check_rv=False)
+        if "force" in query:
+            raise _invalid_patch_options("force", "Forbidden", "may not be specified for non-apply patch")
         data = json.loads(body or b"null")
         with self.store.lock:
             old = self._get(res, namespace, name)
@@ -580,7 +622,34 @@ class KubeAPIServer:
             rv_in_patch = (data.get("metadata") or {}).get("resourceVersion") if isinstance(data, dict) else None
             if not rv_in_patch:
                 new.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
-            return self._update(res, namespace, name, new, subresource, dry_run)
+            return self._update(res, namespace, name, new, subresource, dry_run, manager=manager, patch=True)
+
+    def _apply(self, res, namespace, name, body, subresource, query, dry_run):
+        """Server-side apply (``application/apply-patch+yaml``): create, or merge with field ownership."""
+        manager = query.get("fieldManager")
+        if not manager:
+            raise _invalid_patch_options("fieldManager", "Required", "is required for apply patch")
+        config = yaml.safe_load(body) or {}
+        if not isinstance(config, dict):
+            raise ApiError(400, "BadRequest", "the body of an apply patch must be an object")
+        if (config.get("metadata") or {}).get("managedFields") is not None:
+            raise ApiError(400, "BadRequest", "metadata.managedFields must be nil")
+        config = _drop_nulls(config)
+        force = query.get("force") in ("true", "1")
+        skip_status = res.status and not res.main_writes_status and subresource != "status"
+        with self.store.lock:
+            key = self._key(res, namespace, name)
+            old = self.store.objects.get(key)
+            if old is None and subresource:
+                self._get(res, namespace, name)  # 404
+            live = copy.deepcopy(old) if old is not None else {}
+            merged, managers = fields.apply(live, config, (live.get("metadata") or {}).get("managedFields"),
+                                            manager, res.api_version, force, skip_status)
+            if old is None:
+                merged.setdefault("metadata", {})["name"] = name
+                return 201, self._create(res, namespace, merged, dry_run, applied=managers)
+            return 200, self._update(res, namespace, name, merged, subresource, dry_run, applied=managers,
+                                     patch=True)
 
     def _watch(self, handler, res, namespace, query):
         since = int(query.get("resourceVersion") or 0)
@@ -621,7 +690,7 @@ class KubeAPIServer:
     # ----- discovery ----------------------------------------------------------------------------
     def _discovery(self, parts):
         if parts == ["version"]:
-            return {"major": "1", "minor": "31", "gitVersion": "v1.31.0-tenrec", "platform": "linux/amd64"}
+            return dict(VERSION)
         if parts == ["api"]:
             return {"kind": "APIVersions", "versions": ["v1"],
                     "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
@@ -694,7 +763,8 @@ class KubeAPIServer:
         if sub and not (sub == "status" and res.status):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         dry_run = query.get("dryRun") == "All"
-        body = handler.read_body()
+        body = handler.body
+        manager = query.get("fieldManager") or fields.manager_from_user_agent(handler.headers.get("User-Agent"))
         if method == "GET":
             if name:
                 with self.store.lock:
@@ -706,17 +776,15 @@ class KubeAPIServer:
                 return None, None
             return 200, self._list(res, namespace, query)
         if method == "POST":
-            obj = json.loads(body or b"{}")
-            return 201, self._create(res, namespace, obj, dry_run)
+            obj = _object_body(body)
+            return 201, self._create(res, namespace, obj, dry_run, manager=manager)
         if method == "PUT":
-            return 200, self._update(res, namespace, name, json.loads(body or b"{}"), sub, dry_run)
+            return 200, self._update(res, namespace, name, _object_body(body), sub, dry_run, manager=manager)
         if method == "PATCH":
-            existed = True
-            if handler.headers.get("Content-Type", "").startswith("application/apply-patch"):
-                with self.store.lock:
-                    existed = self._key(res, namespace, name) in self.store.objects
-            return (200 if existed else 201), self._patch(res, namespace, name, handler.headers.get("Content-Type"),
-                                                          body, sub, query, dry_run)
+            if (handler.headers.get("Content-Type") or "").split(";")[0].strip() == APPLY_PATCH:
+                return self._apply(res, namespace, name, body, sub, query, dry_run)
+            return 200, self._patch(res, namespace, name, handler.headers.get("Content-Type"), body, sub, query,
+                                    dry_run, manager)
         if method == "DELETE":
             return 200, self._delete(res, namespace, name, dry_run)
         raise ApiError(405, "MethodNotAllowed", "method not allowed")
@@ -728,9 +796,86 @@ def _spec_of(obj):
 
 
 def _comparable(obj):
-    """The object without the fields every write changes, to detect no-op writes."""
-    meta = {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion", "managedFields")}
+    """The object without its resourceVersion, to detect no-op writes (managedFields count: a
+    manager that starts sharing a field changes the object)."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
     return dict(obj, metadata=meta)
+
+
+def _qualified(res):
+    """``plural.group`` (``plural`` for the core group), as Status messages name a resource."""
+    return "%s.%s" % (res.plural, res.group) if res.group else res.plural
+
+
+def _details(res, obj, kind=None, causes=None):
+    details = {"name": obj["metadata"]["name"], "group": res.group, "kind": kind or res.plural}
+    if causes:
+        details["causes"] = causes
+    return details
+
+
+def _uid_immutable(res, old, uid):
+    """422 for a patch or an apply that names another uid: validation finds the field changed."""
+    message = 'Invalid value: "%s": field is immutable' % uid
+    kind = "%s.%s" % (res.kind, res.group) if res.group else res.kind
+    cause = {"reason": "FieldValueInvalid", "message": message, "field": "metadata.uid"}
+    return ApiError(422, "Invalid", '%s "%s" is invalid: metadata.uid: %s' % (kind, old["metadata"]["name"], message),
+                    _details(res, old, res.kind, [cause]))
+
+
+def _uid_precondition_failed(res, old, uid):
+    """409 for a PUT that names another uid: the body's uid is a precondition of the storage."""
+    meta = old["metadata"]
+    key = "/registry/%s%s/%s%s" % (res.group + "/" if res.group else "", res.plural,
+                                   meta["namespace"] + "/" if res.namespaced else "", meta["name"])
+    return ApiError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": StorageError: invalid object, Code: 4, '
+                    "Key: %s, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: %s, "
+                    "UID in object meta: %s" % (_qualified(res), meta["name"], key, uid, meta["uid"]),
+                    _details(res, old))
+
+
+def _rv_required(res, old):
+    """422 for a PUT of a custom resource without resourceVersion (no unconditional update)."""
+    message = "Invalid value: 0x0: must be specified for an update"
+    return ApiError(422, "Invalid", '%s "%s" is invalid: metadata.resourceVersion: %s'
+                    % (_qualified(res), old["metadata"]["name"], message),
+                    _details(res, old, causes=[{"reason": "FieldValueInvalid", "message": message,
+                                                "field": "metadata.resourceVersion"}]))
+
+
+def _object_body(body):
+    """The JSON object of a create or update."""
+    obj = json.loads(body or b"{}")
+    if not isinstance(obj, dict):
+        raise ApiError(400, "BadRequest", "the body of the request must be a JSON object")
+    return obj
+
+
+def _invalid_patch_options(field, reason, detail):
+    """422 for bad PatchOptions (fieldManager missing on an apply, force on another patch)."""
+    message = "%s value: %s" % (reason, detail) if reason == "Required" else "%s: %s" % (reason, detail)
+    return ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: %s: %s' % (field, message),
+                    {"group": "meta.k8s.io", "kind": "PatchOptions",
+                     "causes": [{"reason": "Field" + ("ValueRequired" if reason == "Required" else "ValueForbidden"),
+                                 "message": message, "field": field}]})
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]")
+
+
+def _check_base64(value):
+    """400 for Secret data that is not standard base64, worded as the real server's decoder."""
+    try:
+        base64.b64decode(value, validate=True)
+        return
+    except (ValueError, TypeError):
+        pass
+    text = value if isinstance(value, str) else ""
+    bad = next((i for i, ch in enumerate(text.rstrip("=")) if not _BASE64.match(ch)), None)
+    if bad is None:
+        bad = len(text) - len(text) % 4 if len(text) % 4 else len(text.rstrip("="))
+    raise ApiError(400, "BadRequest", 'Secret in version "v1" cannot be handled as a Secret: '
+                   "v1.Secret.Data: decode base64: illegal base64 data at input byte %d" % bad)
 
 
 def _drop_nulls(value):
@@ -752,8 +897,13 @@ def _handler(server):
             return
 
         def read_body(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
+            """The request body (all of it: an answer must not leave part of it on the connection)."""
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                self.close_connection = True
+                return b""
+            return self.rfile.read(length) if length > 0 else b""
 
         def start_chunked(self):
             self.send_response(200)
@@ -766,6 +916,7 @@ def _handler(server):
             self.wfile.flush()
 
         def _serve(self, method):
+            self.body = self.read_body()
             try:
                 code, payload = server.handle(self, method)
                 if code is None:
