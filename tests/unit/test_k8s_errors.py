@@ -163,7 +163,8 @@ def api(monkeypatch):
     def fake_stream(*args, **kwargs):
         state.streamed += 1
         if isinstance(state.exec, Exception):
-            raise state.exec  # pylint: disable=raising-non-exception  (an exception when a test sets one)
+            # state.exec is an exception here, whatever pylint infers from its default
+            raise state.exec  # pylint: disable=raising-non-exception
         return state.exec
 
     monkeypatch.setattr("kubernetes.client.CoreV1Api", FakeCore)
