@@ -266,7 +266,7 @@ def test_lab_example_file(kubeapi, kubeconfig, tmp_path):
     options = yaml.safe_load((ROOT / "inventories/lab-nodeset/tenrec.nodeset.yml").read_text())
     assert options.pop("plugin") == "tenrec.dataplane.nodeset" and options["kubeconfig"] == "lab/state/kubeconfig"
     options["kubeconfig"] = kubeconfig
-    node = {"hostName": "tenrec-lab-cmp-0", "ansible": {"ansibleHost": "tenrec-lab-cmp-0", "ansibleUser": "root",
+    node = {"hostName": "tenrec-lab-cmp-0", "ansible": {"ansibleHost": "10.88.20.11", "ansibleUser": "cloud-admin",
                                                         "ansiblePort": 22},
             "networks": [{"name": "ctlplane", "subnetName": "subnet1", "fixedIP": "10.88.20.11", "defaultRoute": True}]}
     lab = {"metadata": {"name": "tenrec-computes"},
@@ -280,5 +280,6 @@ def test_lab_example_file(kubeapi, kubeconfig, tmp_path):
         custom.delete_namespaced_custom_object(GROUP, VERSION, "openstack", PLURAL, "tenrec-computes")
     assert data["computes"]["children"] == ["tenrec_computes"]
     host = data["_meta"]["hostvars"]["tenrec-lab-cmp-0"]
-    assert host["ansible_connection"] == "containers.podman.podman" and host["tenrec_lab_ip"] == "10.88.20.11"
-    assert (host["ansible_host"], host["ansible_user"], host["ansible_port"]) == ("tenrec-lab-cmp-0", "root", 22)
+    assert host["ansible_become"] is True and host["tenrec_lab_ip"] == "10.88.20.11"
+    assert host["ansible_ssh_private_key_file"] == "lab/state/ssh/id_ed25519"
+    assert (host["ansible_host"], host["ansible_user"], host["ansible_port"]) == ("10.88.20.11", "cloud-admin", 22)

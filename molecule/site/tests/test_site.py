@@ -124,6 +124,27 @@ def failures(events):
             for e in events if e["event"] == "runner_on_failed" and not e["event_data"].get("ignore_errors")}
 
 
+def test_computes_are_reached_over_ssh_as_cloud_admin_with_become_and_pipelining():
+    """As a site reaches its nodes: SSH as the unprivileged cloud-admin with the operator's key and
+    checked host keys, become (sudo) to root, pipelining on (-vvv shows no module file copied over);
+    root itself has no SSH login."""
+    play = [{"name": "who", "hosts": "computes", "gather_facts": False,
+             "tasks": [{"name": "whoami", "ansible.builtin.command": "whoami", "changed_when": False}]}]
+    rc, events, out, _stats = run_playbook(play, cmdline="-vvv")
+    assert rc == 0, out[-3000:]
+    users = {e["event_data"]["host"]: e["event_data"]["res"]["stdout"] for e in events if e["event"] == "runner_on_ok"}
+    assert users == {name: "root" for name in COMPUTES}
+    for ip in COMPUTES.values():
+        assert "<%s> ESTABLISH SSH CONNECTION FOR USER: cloud-admin" % ip in out
+    assert "sudo -H -S -n" in out
+    assert "PUT " not in out, [line for line in out.splitlines() if "PUT " in line][:3]
+    for ip in COMPUTES.values():
+        root = subprocess.run(["ssh", "-i", os.path.join(ROOT, "lab/state/ssh/id_ed25519"), "-o", "BatchMode=yes",
+                               "-o", "UserKnownHostsFile=" + os.path.join(ROOT, "lab/state/ssh/known_hosts"),
+                               "root@" + ip, "true"], capture_output=True, text=True, timeout=30, check=False)
+        assert root.returncode == 255 and "Permission denied" in root.stderr, (ip, root.stderr)
+
+
 def test_check_mode_on_the_converged_lab_changes_nothing_and_passes():
     """--check --diff of the whole main job on the converged lab: it runs to the end (the read-only
     probes run in check mode too) and reports no change anywhere."""
