@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 start=$(date +%s)
 
 apt_packages=(podman runc debootstrap iproute2 iptables rsync git make python3-venv
-              ca-certificates openssl shellcheck cpio xz-utils)
+              ca-certificates openssl openssh-client shellcheck cpio xz-utils)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
