@@ -98,20 +98,24 @@ class Applier(object):
         except NotFoundError:
             return None
 
-    def apply(self, definition, namespace, check_mode=False, force_conflicts=False):
+    def apply(self, definition, namespace, check_mode=False, force_conflicts=False, field_manager=None,
+              before=False):
         """Server-side apply ``definition``; return ``(changed, before, after)`` (dicts).
 
         In check mode the request carries ``dryRun=All``: ``after`` is what the server would store.
         ``definition`` may be an object the server returned: its status and server-set metadata are
         dropped (:func:`apply_body`). ``force_conflicts`` takes over fields other managers own.
+        ``field_manager`` applies as another manager than the Applier's; ``before`` (a dict, or None
+        for absent) is the object as the caller last read it, saving the GET that reads it otherwise.
         Raises DynamicApiError (422 with the schema's causes, 409 on field conflicts, ...).
         """
         body = apply_body(definition)
         body["apiVersion"], body["kind"] = self.api_version, self.kind
         body.setdefault("metadata", {})["namespace"] = namespace
         name = body["metadata"]["name"]
-        before = self.get(name, namespace)
-        kwargs = {"field_manager": self.field_manager, "force_conflicts": force_conflicts}
+        if before is False:
+            before = self.get(name, namespace)
+        kwargs = {"field_manager": field_manager or self.field_manager, "force_conflicts": force_conflicts}
         if check_mode:
             kwargs["dry_run"] = "All"
         after = self.client.client.server_side_apply(self.resource, body=body, name=name, namespace=namespace,

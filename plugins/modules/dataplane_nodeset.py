@@ -16,8 +16,14 @@ description:
   - Applies an C(OpenStackDataPlaneNodeSet) with C(preProvisioned=true) describing the compute nodes
     this collection provisions (host name, Ansible host/user/port, networks with fixed IPs), so the
     control plane knows them.
-  - Server-side apply under one field manager; a re-run with the same nodes reports C(changed=false).
-    Check mode uses the server's dry run; diff shows the spec before and after.
+  - Server-side apply. The NodeSet as a whole (template, services, this run's nodes) is applied under
+    O(field_manager), then each node again under a field manager of its own,
+    C(<field_manager>/<hostname>), which keeps owning that node. So a run that lists only some nodes
+    (an AWX job slice, a scale-out run with other nodes) never removes nodes an earlier or
+    concurrent run registered, and a node left out of every later run stays registered until it is
+    removed on purpose (O(state=absent) deletes the whole NodeSet).
+  - A re-run with the same nodes reports C(changed=false). Check mode uses the server's dry run for
+    every request; diff shows the spec before and after.
   - Every IP address (O(nodes[].ansible_host) when it is an address, O(nodes[].networks[].fixed_ip))
     is validated with netaddr before anything is sent; a bad one fails naming the node and field.
   - C(spec.services) is always registered, empty unless O(services) names some, so no
@@ -137,7 +143,7 @@ nodes:
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.tenrec.dataplane.plugins.module_utils.apply import APPLY_ARGS, Applier, spec_diff
+from ansible_collections.tenrec.dataplane.plugins.module_utils.apply import APPLY_ARGS, Applier, comparable, spec_diff
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
     ControlPlaneError, auth_argument_spec, call_or_fail)
 
@@ -198,7 +204,24 @@ def run(module):
     if p["state"] == "absent":
         changed, before = applier.delete(p["name"], p["namespace"], module.check_mode)
         return dict(changed=changed, result={}, nodes=[], diff=spec_diff(before, None))
-    changed, before, after = applier.apply(body, p["namespace"], module.check_mode, p["force_conflicts"])
+    force = p["force_conflicts"]
+    _changed, before, after = applier.apply(body, p["namespace"], module.check_mode, force)
+    # Each node under its own manager, after the whole: the whole's manager drops the nodes a run
+    # leaves out, and the node managers keep those nodes (see DOCUMENTATION).
+    current = after
+    nodes = dict(after["spec"].get("nodes") or {})
+    # (a dry run of a node alone, on a NodeSet that does not exist yet, would be refused as incomplete)
+    for hostname, entry in sorted(body["spec"]["nodes"].items()) if before is not None or not module.check_mode else ():
+        part = {"metadata": {"name": p["name"]}, "spec": {"nodes": {hostname: entry}}}
+        _changed, _old, current = applier.apply(part, p["namespace"], module.check_mode, force,
+                                                field_manager="%s/%s" % (p["field_manager"], hostname),
+                                                before=current)
+        nodes[hostname] = current["spec"]["nodes"][hostname]
+    if module.check_mode:  # dry runs do not add up: what they would store, put together
+        after = dict(after, spec=dict(after["spec"], nodes=nodes))
+    else:
+        after = current
+    changed = comparable(before) != comparable(after)
     return dict(changed=changed, result=after, nodes=sorted(body["spec"]["nodes"]), diff=spec_diff(before, after))
 
 

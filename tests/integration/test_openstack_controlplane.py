@@ -250,3 +250,45 @@ def test_k8s_module_applies_a_custom_resource(cluster, tmp_path):
                                        dict(task, name="Apply again", register="two")])
     assert rc == 0, out
     assert res["one"]["changed"] is True and res["two"]["changed"] is False
+
+
+def test_nodeset_slices_never_remove_each_others_nodes(cluster, tmp_path):
+    """AWX job slices (or a scale-out run) register only their own nodes: one after the other and at the
+    same time, every slice's nodes stay, each under its own field manager; a node no run lists any
+    more stays too. A re-run of one slice changes nothing."""
+    import threading
+    name = "tenrec-sliced"
+    slices = [[dict(NODES[0])], [dict(NODES[1])],
+              [{"hostname": "compute-%d" % i, "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.%d" % (20 + i)}]}
+               for i in (2, 3)],
+              [{"hostname": "compute-4"}]]
+    rc, out, _res = run_play(tmp_path / "s0", [nodeset_task(cluster, slices[0], name=name)])
+    assert rc == 0, out
+    rc, out, res = run_play(tmp_path / "s1", [nodeset_task(cluster, slices[1], name=name)])
+    assert rc == 0, out
+    assert res["ns"]["changed"] is True and res["ns"]["nodes"] == ["compute-1"]
+    assert sorted(stored_nodeset(cluster, name)["spec"]["nodes"]) == ["compute-0", "compute-1"]
+    # two slices at once
+    results = {}
+
+    def run_slice(index):
+        results[index] = run_play(tmp_path / ("c%d" % index), [nodeset_task(cluster, slices[index], name=name)])
+
+    threads = [threading.Thread(target=run_slice, args=(i,)) for i in (2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [results[i][0] for i in (2, 3)] == [0, 0], [results[i][1][-2000:] for i in (2, 3)]
+    stored = stored_nodeset(cluster, name)
+    assert sorted(stored["spec"]["nodes"]) == ["compute-%d" % i for i in range(5)]
+    managers = {m["manager"] for m in stored["metadata"]["managedFields"]}
+    assert {"tenrec-dataplane/compute-%d" % i for i in range(5)} <= managers, managers
+    # a slice run again: nothing changes, in check mode or not
+    for check in (True, False):
+        rc, out, res = run_play(tmp_path / ("again%s" % check), [nodeset_task(cluster, slices[0], name=name)],
+                                check=check)
+        assert rc == 0 and res["ns"]["changed"] is False, (check, out[-2000:])
+    assert sorted(stored_nodeset(cluster, name)["spec"]["nodes"]) == ["compute-%d" % i for i in range(5)]
+    cluster["custom"].delete_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
+                                                      "openstackdataplanenodesets", name)
