@@ -145,35 +145,6 @@ def test_computes_are_reached_over_ssh_as_cloud_admin_with_become_and_pipelining
         assert root.returncode == 255 and "Permission denied" in root.stderr, (ip, root.stderr)
 
 
-def test_two_slices_at_once_keep_every_node_registered_and_up(cloud):
-    """The main job split as AWX job slicing splits it, one compute per slice, both slices at the same
-    time (each slice's node plays, NodeSet registration, discovery and wait cover only its node): both
-    end without a failure or a change, and the NodeSet still holds every compute, each one up."""
-    import threading
-    results = {}
-
-    def run_slice(name):
-        results[name] = run_playbook(os.path.join(ROOT, "playbooks/site.yml"),
-                                     extravars={"tenrec_dataplane_hosts": name})
-
-    threads = [threading.Thread(target=run_slice, args=(name,)) for name in COMPUTES]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for name, (rc, events, out, stats) in results.items():
-        assert rc == 0, (name, failures(events), out[-2000:])
-        assert set(stats.get("ok", {})) == {"localhost", name}, (name, stats)
-        assert not any(stats.get("changed", {}).values()), (name, stats.get("changed"))
-    from kubernetes import client, config
-    api = client.CustomObjectsApi(config.new_client_from_config(os.path.join(ROOT, "lab/state/kubeconfig")))
-    nodeset = api.get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
-                                               "openstackdataplanenodesets", "tenrec-computes")
-    assert sorted(nodeset["spec"]["nodes"]) == sorted(COMPUTES)
-    services = {s.host: s for s in cloud.compute.services(binary="nova-compute")}
-    assert all(services[name].state == "up" for name in COMPUTES), {n: services[n].state for n in COMPUTES}
-
-
 def test_check_mode_on_the_converged_lab_changes_nothing_and_passes():
     """--check --diff of the whole main job on the converged lab: it runs to the end (the read-only
     probes run in check mode too) and reports no change anywhere."""
