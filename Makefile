@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := . scripts/env.sh;
-SCENARIOS ?= smoke
+SCENARIOS ?= default
 
 .PHONY: setup test sanity lint unit molecule lab lab-clean clean build bench lock
 

@@ -15,10 +15,18 @@ mirror=${TENREC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 create() {
   mkdir -p "$out"
-  rm -f "$out"/tenrec-dataplane-*.tar.gz
+  rm -f "$out"/tenrec-dataplane-[0-9]*.tar.gz
   ansible-galaxy collection build --force --output-path "$out" . >/dev/null
-  # execution-environment.yml names the tarball without its version
-  mv "$out"/tenrec-dataplane-*.tar.gz "$out/tenrec-dataplane.tar.gz"
+  # execution-environment.yml names the tarball without its version. A rebuild of the same checkout
+  # differs only in its time stamps: the old tarball is kept then, so podman's layer cache still holds.
+  local new tarball="$out/tenrec-dataplane.tar.gz"
+  new=$(ls "$out"/tenrec-dataplane-*.tar.gz)
+  if [ -f "$tarball" ] && cmp -s <(tar -tzf "$tarball") <(tar -tzf "$new") &&
+     cmp -s <(tar -xOzf "$tarball") <(tar -xOzf "$new"); then
+    rm -f "$new"
+  else
+    mv "$new" "$tarball"
+  fi
   ansible-builder create -f execution-environment.yml -c "$out/context" --output-filename Containerfile
 }
 
@@ -41,6 +49,12 @@ base_image() {
   rm -rf "$root"
   echo "ee: built $base"
 }
+
+# One at a time: scripts/test.sh builds the image in one lane while the site scenario's EE test may
+# build it in the other; the second build waits, then finds podman's cache filled.
+mkdir -p "$out"
+exec 9>"$out/.lock"
+flock 9
 
 case "${1:-}" in
   create) create ;;

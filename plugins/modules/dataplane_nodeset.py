@@ -210,13 +210,15 @@ def run(module):
     # leaves out, and the node managers keep those nodes (see DOCUMENTATION).
     current = after
     nodes = dict(after["spec"].get("nodes") or {})
-    # (a dry run of a node alone, on a NodeSet that does not exist yet, would be refused as incomplete)
-    for hostname, entry in sorted(body["spec"]["nodes"].items()) if before is not None or not module.check_mode else ():
-        part = {"metadata": {"name": p["name"]}, "spec": {"nodes": {hostname: entry}}}
-        _changed, _old, current = applier.apply(part, p["namespace"], module.check_mode, force,
-                                                field_manager="%s/%s" % (p["field_manager"], hostname),
-                                                before=current)
-        nodes[hostname] = current["spec"]["nodes"][hostname]
+    # A dry run of a node alone, on a NodeSet that does not exist yet, would be refused as incomplete:
+    # the dry run of the whole says all there is to say then.
+    if before is not None or not module.check_mode:
+        for hostname, entry in sorted(body["spec"]["nodes"].items()):
+            part = {"metadata": {"name": p["name"]}, "spec": {"nodes": {hostname: entry}}}
+            _changed, _old, current = applier.apply(part, p["namespace"], module.check_mode, force,
+                                                    field_manager="%s/%s" % (p["field_manager"], hostname),
+                                                    before=current)
+            nodes[hostname] = current["spec"]["nodes"][hostname]
     if module.check_mode:  # dry runs do not add up: what they would store, put together
         after = dict(after, spec=dict(after["spec"], nodes=nodes))
     else:
