@@ -28,16 +28,12 @@ def _config(scenario):
     return yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())
 
 
-def _uses_lab(scenario):
-    """The scenario runs on the lab (lab/create.yml, driver ``default``), not on molecule's podman driver."""
-    return _config(scenario)["driver"]["name"] == "default"
-
-
 def _containers(scenario):
     """Names of existing containers that belong to the scenario."""
-    owned = {p["name"] for p in _config(scenario)["platforms"]}
+    conf = _config(scenario)
+    owned = {p["name"] for p in conf["platforms"]}
     out = json.loads(_podman("ps", "-a", "--format", "json") or "[]")
-    lab = _uses_lab(scenario)
+    lab = conf["driver"]["name"] == "default"  # on the lab (lab/create.yml), not molecule's podman driver
     return sorted(c["Names"][0] for c in out
                   if c["Names"][0] in owned or (lab and (c.get("Labels") or {}).get("tenrec-lab") == "true"))
 
@@ -64,7 +60,7 @@ def test_scenario(scenario):
     print(result.stdout[-20000:])
     assert result.returncode == 0, "molecule test -s %s failed, see captured output" % scenario
     assert _containers(scenario) == [], "containers left behind"
-    if _uses_lab(scenario):
+    if _config(scenario)["driver"]["name"] == "default":  # the lab's API server
         assert not (ROOT / "lab/state/kubeapi.pid").exists(), "the lab API server was left running"
     left = _netns() - netns_before - _held_netns()
     assert not left, "network namespaces left behind: %s" % left

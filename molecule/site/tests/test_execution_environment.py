@@ -19,9 +19,8 @@ import threading
 
 import ansible_runner
 import pytest
-from kubernetes import client, config
 
-from test_site import COMPUTES, FIRST, PASSWORD, ROOT, VARS, cmp_file, failures
+from test_site import COMPUTES, FIRST, PASSWORD, ROOT, VARS, cmp_file, failures, lab_nodeset
 # cloud is a fixture: pytest finds it by name in this module
 from test_site import cloud  # noqa: F401  # pylint: disable=unused-import
 
@@ -84,9 +83,6 @@ def test_two_slices_at_once_in_the_ee_change_nothing_keep_every_node_and_hold_no
             assert secret not in stored, "%r in the job events of slice %s" % (secret, name)
 
     # no slice removed the other's node from the NodeSet; every compute is still up
-    api = client.CustomObjectsApi(config.new_client_from_config(os.path.join(ROOT, "lab/state/kubeconfig")))
-    nodeset = api.get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
-                                               "openstackdataplanenodesets", "tenrec-computes")
-    assert sorted(nodeset["spec"]["nodes"]) == sorted(COMPUTES)
+    assert sorted(lab_nodeset()["spec"]["nodes"]) == sorted(COMPUTES)
     services = {s.host: s for s in cloud.compute.services(binary="nova-compute")}
     assert all(services[name].state == "up" for name in COMPUTES), {n: services[n].state for n in COMPUTES}

@@ -58,6 +58,18 @@ def cmp(host, name):
     return host.get_host("ansible://%s" % name, ansible_inventory=host.backend.ansible_inventory)
 
 
+def lab_api(api_class_name="CustomObjectsApi"):
+    """A kubernetes client API (``kubernetes.client.<api_class_name>``) for the lab API, as the main job reaches it."""
+    from kubernetes import client, config
+    return getattr(client, api_class_name)(config.new_client_from_config(os.path.join(ROOT, "lab/state/kubeconfig")))
+
+
+def lab_nodeset():
+    """The OpenStackDataPlaneNodeSet the main job registers the computes in."""
+    return lab_api().get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
+                                                  "openstackdataplanenodesets", "tenrec-computes")
+
+
 def test_computes_up_with_hypervisor_and_resource_provider(cloud):
     services = {s.host: s for s in cloud.compute.services(binary="nova-compute")}
     hypervisors = {h.name: h for h in cloud.compute.hypervisors(details=True)}
@@ -87,14 +99,11 @@ def test_ovn_chassis_with_geneve_and_encap_ip(host):
 
 
 def test_controlplane_objects_in_the_lab_api():
-    from kubernetes import client, config
-    api = client.CustomObjectsApi(config.new_client_from_config(os.path.join(ROOT, "lab/state/kubeconfig")))
-    cp = api.get_namespaced_custom_object("core.openstack.org", "v1beta1", "openstack", "openstackcontrolplanes",
-                                          "openstack")
+    cp = lab_api().get_namespaced_custom_object("core.openstack.org", "v1beta1", "openstack", "openstackcontrolplanes",
+                                                "openstack")
     assert cp["status"]["observedGeneration"] == cp["metadata"]["generation"]
     assert [c["status"] for c in cp["status"]["conditions"] if c["type"] == "Ready"] == ["True"]
-    nodeset = api.get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
-                                               "openstackdataplanenodesets", "tenrec-computes")
+    nodeset = lab_nodeset()
     assert nodeset["spec"]["preProvisioned"] is True
     assert {n: v["networks"][0]["fixedIP"] for n, v in nodeset["spec"]["nodes"].items()} == COMPUTES
 
@@ -347,9 +356,7 @@ def test_nova_compute_speaks_tls_to_rabbitmq(host):
 def test_every_node_certificate_is_issued_ready_and_installed(host):
     """The lab API (cert-manager's stand-in) holds a Ready Certificate per node and service; the keys on
     the nodes are 0600 and owned by the services' users."""
-    from kubernetes import client, config
-    api = client.CustomObjectsApi(config.new_client_from_config(os.path.join(ROOT, "lab/state/kubeconfig")))
-    certs = api.list_namespaced_custom_object("cert-manager.io", "v1", "openstack", "certificates")["items"]
+    certs = lab_api().list_namespaced_custom_object("cert-manager.io", "v1", "openstack", "certificates")["items"]
     ready = {(c["metadata"]["labels"].get("tenrec.dev/node"), c["metadata"]["labels"].get("tenrec.dev/service"))
              for c in certs if [x["status"] for x in c.get("status", {}).get("conditions", [])
                                 if x["type"] == "Ready"] == ["True"]}
@@ -460,8 +467,8 @@ def test_a_renewed_certificate_replaces_the_old_and_restarts_only_its_service(ho
     and certificate, as on renewal); the main job re-run installs it on that node only and restarts
     ovn-controller there, and nothing else."""
     import time
-    from kubernetes import client, config
-    core = client.CoreV1Api(config.new_client_from_config(os.path.join(ROOT, "lab/state/kubeconfig")))
+    from kubernetes import client
+    core = lab_api("CoreV1Api")
     units = ["ovn-controller", "nova-compute", "neutron-ovn-metadata-agent", "libvirtd"]
     before = {n: (pids(cmp(host, n), units), cmp(host, n).file("/etc/pki/tls/certs/ovn_controller.crt").content_string)
               for n in COMPUTES}
