@@ -2,12 +2,15 @@
 # The whole test suite, as CI runs it: sanity, lint, then pytest (unit tests, integration tests
 # against the test Kubernetes API server, and the molecule scenarios on lab containers).
 #
-# Two lanes share the machine's two cores:
+# Three lanes share the machine's two cores:
 #   site    the site scenario (one control plane and two computes, most of the run's time, spent
 #           largely waiting on package installs and services), in the background from the start;
-#   checks  sanity, lint, unit and integration tests, the execution environment's image (so the
-#           site scenario's EE test finds it built and podman's cache answers), then every other
-#           molecule scenario.
+#   real    a real kube-apiserver (built once per machine by scripts/kube-real.sh, cached outside the
+#           clone), then the integration tests that take ``api_server`` against it; in the
+#           background at low priority (nice), so the site lane keeps its pace;
+#   checks  sanity, lint, unit and integration tests (on the test server), the execution
+#           environment's image (so the site scenario's EE test finds it built and podman's cache
+#           answers), then every other molecule scenario.
 # Every stage runs even when an earlier one failed; the exit status is non-zero if any failed.
 # Usage: scripts/test.sh [pytest args...]  (with arguments: one pytest run with them, no lanes)
 set -euo pipefail
@@ -19,6 +22,7 @@ start=$(date +%s)
 declare -a timings=()
 failed=0
 site_pid=
+real_pid=
 stage() {
   local name=$1; shift
   local t0 rc=0; t0=$(date +%s)
@@ -30,6 +34,7 @@ stage() {
 report() {
   local rc=$?
   [ -z "$site_pid" ] || ! kill -0 "$site_pid" 2>/dev/null || kill "$site_pid"
+  [ -z "$real_pid" ] || ! kill -0 "$real_pid" 2>/dev/null || kill "$real_pid"
   echo "=== timings"
   for line in "${timings[@]}"; do echo "  $line"; done
   echo "  total      $(printf '%5d' $(( $(date +%s) - start ))) s"
@@ -52,11 +57,34 @@ TENREC_SCENARIOS=site pytest tests/molecule >"$site_log" 2>&1 &
 site_pid=$!
 echo "=== site (background, log $site_log)"
 
+real_log=.cache/test-real.log
+real_times=.cache/test-real.times
+(
+  rc=0; t0=$(date +%s)
+  nice -n 10 scripts/kube-real.sh build || rc=$?
+  printf '%-10s %5d s  rc=%d\n' kube-real $(( $(date +%s) - t0 )) "$rc" >"$real_times"
+  [ "$rc" -eq 0 ] || exit "$rc"
+  t0=$(date +%s)
+  TENREC_API_SERVERS=real TENREC_REAL_KUBEAPI=required nice -n 10 pytest tests/integration || rc=$?
+  printf '%-10s %5d s  rc=%d\n' pytest-real $(( $(date +%s) - t0 )) "$rc" >>"$real_times"
+  exit "$rc"
+) >"$real_log" 2>&1 &
+real_pid=$!
+echo "=== real (background, log $real_log)"
+
 stage sanity scripts/sanity.sh
 stage lint ansible-lint --profile production
-stage pytest pytest tests/unit tests/integration
+TENREC_API_SERVERS="test" stage pytest pytest tests/unit tests/integration
 stage ee scripts/ee.sh build
 stage scenarios pytest tests/molecule --deselect "tests/molecule/test_scenarios.py::test_scenario[site]"
+
+real_rc=0
+wait "$real_pid" || real_rc=$?
+real_pid=
+[ "$real_rc" -eq 0 ] || failed=1
+echo "=== real (output of the background lane)"
+cat "$real_log"
+while read -r line; do timings+=("$line"); done <"$real_times"
 
 site_rc=0
 wait "$site_pid" || site_rc=$?

@@ -1,16 +1,30 @@
 """Field ownership (``metadata.managedFields``) and server-side apply, as kube-apiserver v1.20 does it
-for custom resources whose schema it cannot type: every map is granular (its keys are fields of
-their own), every list is atomic (one field), scalars are fields.
+(structured-merge-diff v4.0).
 
-A field is a path, a tuple of keys (``("spec", "nodes", "compute-0")``); a field set is a Python
-``set`` of them. Each ``managedFields`` entry holds the set of one manager and operation
-(``Apply`` or ``Update``) in the ``FieldsV1`` encoding (``{"f:spec": {".": {}, "f:x": {}}}``).
+A field is a path, a tuple of elements: a field name (``"spec"``), a list-map item ``("k",
+'{"name":"x"}')`` or a set item ``("v", '"x"')``. A field set is a Python ``set`` of paths. Each
+``managedFields`` entry holds the set of one manager and operation (``Apply`` or ``Update``) in the
+``FieldsV1`` encoding (``{"f:spec": {".": {}, "f:x": {}}, "k:{\\"name\\":\\"x\\"}": ...}``).
 
-* An apply owns exactly the fields of its body. Fields it applied last time and leaves out now are
-  removed from the object unless another manager owns them; a field it changes that another
-  manager owns is a conflict (409) unless forced, which moves the field to the applier.
-* Any other write (create, PUT, merge or JSON patch) takes the fields it adds or changes from
-  every other manager and adds them to its manager's ``Update`` entry.
+What a path is depends on the object's schema (:func:`field_schema`):
+
+* typed (core kinds; custom resources whose schema v1.20 can convert: no ``anyOf`` and the like):
+  struct fields (schema ``properties``) are not fields of their own unless null; map entries
+  (``additionalProperties``), scalars and atomic lists/maps are; lists are atomic unless
+  ``x-kubernetes-list-type`` is ``set`` (``v:`` items) or ``map`` (``k:`` items by
+  ``x-kubernetes-list-map-keys``); a ``x-kubernetes-preserve-unknown-fields`` map owns its keys,
+  each value atomic;
+* deduced (custom resources v1.20 cannot type: OpenStackControlPlane, NodeSet, KeystoneAPI,
+  OVNDBCluster, ...): every map key at any depth is a field, every list is atomic.
+
+An apply owns exactly the fields of its body. Fields it applied last time and leaves out now are
+removed from the object (with what is below them) unless a manager still owns them; a map or list
+emptied that way is left null, as v1.20 does (a custom resource then fails validation if the
+schema does not allow null). A field it changes that another manager owns is a conflict (409)
+unless forced, which moves the field to the applier. Any other write (create, PUT, merge or JSON
+patch) takes the fields it adds or changes from every other manager and adds them to its
+manager's ``Update`` entry. The first apply to an object without managedFields gives what is there
+to the manager ``before-first-apply``.
 """
 
 import copy
@@ -23,102 +37,310 @@ from .errors import ApiError
 STRIPPED = {("apiVersion",), ("kind",), ("metadata",), ("metadata", "name"), ("metadata", "namespace"),
             ("metadata", "creationTimestamp"), ("metadata", "selfLink"), ("metadata", "uid"),
             ("metadata", "clusterName"), ("metadata", "generation"), ("metadata", "managedFields"),
-            ("metadata", "resourceVersion"), ("metadata", "deletionTimestamp")}
+            ("metadata", "resourceVersion")}
 FIELD_MANAGER_MAX_LENGTH = 128
+BEFORE_FIRST_APPLY = "before-first-apply"
+
+# ----- schemas ------------------------------------------------------------------------------------
+DEDUCED = {"x-tenrec-deduced": True}   # every map key a field, lists atomic (v1.20's deduced type)
+UNTYPED_ATOMIC = {"x-tenrec-atomic": True}  # a value kept whole (inside preserve-unknown-fields maps)
+_STRING = {"type": "string"}
+_STRING_MAP = {"type": "object", "additionalProperties": _STRING}
+OBJECT_META = {"type": "object", "properties": {
+    "name": _STRING, "generateName": _STRING, "namespace": _STRING, "selfLink": _STRING, "uid": _STRING,
+    "resourceVersion": _STRING, "generation": {"type": "integer"}, "creationTimestamp": _STRING,
+    "deletionTimestamp": _STRING, "deletionGracePeriodSeconds": {"type": "integer"}, "clusterName": _STRING,
+    "labels": _STRING_MAP, "annotations": _STRING_MAP,
+    "finalizers": {"type": "array", "items": _STRING, "x-kubernetes-list-type": "set"},
+    "ownerReferences": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"],
+                        "items": {"type": "object", "properties": {
+                            k: _STRING for k in ("apiVersion", "kind", "name", "uid", "controller",
+                                                 "blockOwnerDeletion")}}},
+    "managedFields": {"type": "array"}}}
 
 
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _kind_schema(**properties):
+    return {"type": "object", "properties": dict({"apiVersion": _STRING, "kind": _STRING, "metadata": OBJECT_META},
+                                                 **properties)}
 
 
+# Core kinds: the parts of their schema that matter here (Pods and Events below their top level are
+# approximated as deduced: nothing applies them)
+CORE_SCHEMAS = {
+    "ConfigMap": _kind_schema(data=_STRING_MAP, binaryData=_STRING_MAP, immutable={"type": "boolean"}),
+    "Secret": _kind_schema(data=_STRING_MAP, stringData=_STRING_MAP, type=_STRING, immutable={"type": "boolean"}),
+    "Namespace": _kind_schema(spec={"type": "object", "properties": {"finalizers": {"type": "array"}}},
+                              status={"type": "object", "properties": {"phase": _STRING,
+                                                                       "conditions": {"type": "array"}}}),
+    "ServiceAccount": _kind_schema(
+        secrets={"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                 "items": {"type": "object", "properties": {k: _STRING for k in (
+                     "apiVersion", "kind", "name", "namespace", "uid", "resourceVersion", "fieldPath")}}},
+        imagePullSecrets={"type": "array"}, automountServiceAccountToken={"type": "boolean"}),
+    "Pod": _kind_schema(spec=DEDUCED, status=DEDUCED),
+    "Event": _kind_schema(**{k: DEDUCED for k in (
+        "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count", "type",
+        "eventTime", "series", "action", "related", "reportingComponent", "reportingInstance")}),
+}
+_UNTYPABLE = ("anyOf", "allOf", "oneOf", "not", "x-kubernetes-int-or-string")
+
+
+def field_schema(kind, schema=None, custom=False):
+    """The schema field ownership follows for ``kind``: a custom resource's openAPIV3Schema (with
+    ObjectMeta), DEDUCED when v1.20 could not type it, a core kind's from CORE_SCHEMAS."""
+    if custom:
+        if not schema or _mentions(schema, _UNTYPABLE):
+            return DEDUCED
+        typed = copy.deepcopy(schema)
+        typed.setdefault("properties", {}).update(apiVersion=_STRING, kind=_STRING, metadata=OBJECT_META)
+        return typed
+    return CORE_SCHEMAS.get(kind, DEDUCED)
+
+
+def _mentions(node, keys):
+    if isinstance(node, dict):
+        return any(k in node for k in keys) or any(_mentions(v, keys) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions(v, keys) for v in node)
+    return False
+
+
+def _child(schema, key):
+    """``(schema of map key key, declared)``: declared struct fields are not fields of their own."""
+    if schema is DEDUCED or schema.get("x-tenrec-deduced"):
+        return DEDUCED, False
+    if schema.get("x-tenrec-atomic"):
+        return UNTYPED_ATOMIC, False
+    props = schema.get("properties") or {}
+    if key in props:
+        return props[key], True
+    additional = schema.get("additionalProperties")
+    if isinstance(additional, dict):
+        return additional, False
+    return UNTYPED_ATOMIC, False
+
+
+def _undeclared(schema, key):
+    """True when a typed struct has no place for ``key`` (v1.20: "field not declared in schema")."""
+    if schema.get("x-tenrec-deduced") or schema.get("x-tenrec-atomic") or "properties" not in schema:
+        return False
+    return key not in schema["properties"] and not schema.get("additionalProperties") \
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+
+
+def _atomic_map(schema):
+    return bool(schema.get("x-tenrec-atomic")) or schema.get("x-kubernetes-map-type") == "atomic"
+
+
+def _list_type(schema):
+    """``atomic``, ``set`` or ``map`` (a list-map needs its keys)."""
+    kind = schema.get("x-kubernetes-list-type") or "atomic"
+    if kind == "map" and not schema.get("x-kubernetes-list-map-keys"):
+        return "atomic"
+    return kind if kind in ("set", "map") else "atomic"
+
+
+def _items(schema):
+    return schema.get("items") or UNTYPED_ATOMIC
+
+
+def _element(item, schema):
+    """The path element of a list item: ``("k", '{"name":"x"}')`` or ``("v", '"x"')``; None when
+    a list-map item lacks a key (then the list is handled as atomic)."""
+    if _list_type(schema) == "set":
+        return ("v", json.dumps(item, separators=(",", ":"), sort_keys=True))
+    keys = schema["x-kubernetes-list-map-keys"]
+    if not isinstance(item, dict) or any(k not in item for k in keys):
+        return None
+    return ("k", json.dumps({k: item[k] for k in keys}, separators=(",", ":"), sort_keys=True))
+
+
+def _associative(value, schema):
+    """True when list ``value`` is a set or a list-map whose items all carry their keys."""
+    if _list_type(schema) == "atomic" or not isinstance(value, list):
+        return False
+    return all(_element(item, schema) is not None for item in value)
+
+
+def _keyed(value, schema):
+    return [(_element(item, schema), item) for item in value]
+
+
+# ----- field sets ---------------------------------------------------------------------------------
 def manager_from_user_agent(user_agent):
     """The default field manager of a non-apply write: the User-Agent up to its first ``/``."""
     head = (user_agent or "").split("/")[0]
     return "".join(ch for ch in head if ch.isprintable())[:FIELD_MANAGER_MAX_LENGTH]
 
 
-# ----- field sets ---------------------------------------------------------------------------------
-def field_set(obj, skip_status=False):
-    """Every field of ``obj`` (dict): each map key (at any depth), lists and scalars as leaves."""
+def applied_set(config, schema, skip_status=False):
+    """The fields an apply of ``config`` owns (structured-merge-diff's ToFieldSet).
+
+    :raises ApiError: 500 for a field a typed schema does not declare, as v1.20 answers.
+    """
     out = set()
-    _collect(obj, (), out)
+    _applied(config, schema, (), out)
     return _owned_only(out, skip_status)
 
 
-def _collect(value, path, out):
-    if not isinstance(value, dict):
-        return
-    for key, item in value.items():
-        out.add(path + (key,))
-        _collect(item, path + (key,), out)
+def _applied(value, schema, path, out):
+    if isinstance(value, dict):
+        if _atomic_map(schema):
+            out.add(path)
+            return
+        for key, item in value.items():
+            if _undeclared(schema, key):
+                raise ApiError(500, "", "failed to create typed patch object: %s: field not declared in schema"
+                               % path_string(path + (key,)))
+            child, declared = _child(schema, key)
+            sub = path + (key,)
+            _applied(item, child, sub, out)
+            if item is None or not declared:
+                out.add(sub)
+    elif isinstance(value, list):
+        if not _associative(value, schema):
+            out.add(path)
+            return
+        items = _items(schema)
+        for element, item in _keyed(value, schema):
+            out.add(path + (element,))
+            if element[0] == "k":
+                _applied(item, items, path + (element,), out)
+    else:
+        out.add(path)
+
+
+def all_paths(value, schema, path=(), out=None):
+    """Every node below ``value`` (maps' keys, list items of associative lists), as Compare lists them."""
+    out = set() if out is None else out
+    if isinstance(value, dict) and not _atomic_map(schema):
+        for key, item in value.items():
+            child, _declared = _child(schema, key)
+            out.add(path + (key,))
+            all_paths(item, child, path + (key,), out)
+    elif isinstance(value, list) and _associative(value, schema):
+        items = _items(schema)
+        for element, item in _keyed(value, schema):
+            out.add(path + (element,))
+            if element[0] == "k":
+                all_paths(item, items, path + (element,), out)
+    return out
 
 
 def _owned_only(fields, skip_status):
-    return {p for p in fields if p not in STRIPPED and not (skip_status and p[0] == "status")}
+    return {p for p in fields if p and p not in STRIPPED and not (skip_status and p[0] == "status")}
+
+
+def element_string(element):
+    if isinstance(element, tuple):
+        return "%s:%s" % element
+    return "f:" + element
 
 
 def path_string(path):
-    """A field path as the server prints it: ``.spec.nodes``."""
-    return "".join("." + part for part in path)
+    """A field path as the server prints it: ``.spec.ports[name="x"].port``, ``.spec.tags[="a"]``."""
+    out = ""
+    for element in path:
+        if not isinstance(element, tuple):
+            out += "." + element
+        elif element[0] == "k":
+            key = json.loads(element[1])
+            out += "[%s]" % ",".join("%s=%s" % (k, json.dumps(key[k])) for k in sorted(key))
+        else:
+            out += "[=%s]" % element[1]
+    return out
 
 
-def compare(old, new, path=()):
+def _sort_key(path):
+    return tuple(element_string(e) for e in path)
+
+
+def compare(old, new, schema, path=()):
     """``(added, removed, modified)`` field sets between two values (dicts at the top)."""
     added, removed, modified = set(), set(), set()
-    old = old if isinstance(old, dict) else {}
-    new = new if isinstance(new, dict) else {}
-    for key in set(old) | set(new):
-        sub = path + (key,)
-        if key not in old:
-            added.add(sub)
-            _collect(new[key], sub, added)
-        elif key not in new:
-            removed.add(sub)
-            _collect(old[key], sub, removed)
-        elif isinstance(old[key], dict) and isinstance(new[key], dict):
-            more = compare(old[key], new[key], sub)
-            added |= more[0]
-            removed |= more[1]
-            modified |= more[2]
-        elif old[key] != new[key]:
-            modified.add(sub)
-            _collect(old[key], sub, removed)
-            _collect(new[key], sub, added)
+    _compare(old if isinstance(old, dict) else {}, new if isinstance(new, dict) else {}, schema, path,
+             (added, removed, modified))
     return added, removed, modified
+
+
+def _compare(old, new, schema, path, out):
+    added, removed, modified = out
+    if isinstance(old, dict) and isinstance(new, dict) and not _atomic_map(schema):
+        pairs = [((key,), _child(schema, key)[0], old.get(key, _MISSING), new.get(key, _MISSING))
+                 for key in list(old) + [k for k in new if k not in old]]
+    elif isinstance(old, list) and isinstance(new, list) and _associative(old, schema) \
+            and _associative(new, schema):
+        items = _items(schema)
+        olds, news = dict(_keyed(old, schema)), dict(_keyed(new, schema))
+        pairs = [((element,), items, olds.get(element, _MISSING), news.get(element, _MISSING))
+                 for element in list(olds) + [e for e in news if e not in olds]]
+    else:
+        if old != new:
+            modified.add(path)
+            all_paths(old, schema, path, removed)
+            all_paths(new, schema, path, added)
+        return
+    for (element,), child, before, after in pairs:
+        sub = path + (element,)
+        if before is _MISSING:
+            added.add(sub)
+            all_paths(after, child, sub, added)
+        elif after is _MISSING:
+            removed.add(sub)
+            all_paths(before, child, sub, removed)
+        elif isinstance(element, tuple) and element[0] == "v":
+            continue
+        else:
+            _compare(before, after, child, sub, out)
+
+
+_MISSING = object()
 
 
 # ----- FieldsV1 -----------------------------------------------------------------------------------
 def encode_fields(fields):
-    """A field set as FieldsV1: ``{"f:spec": {".": {}, "f:x": {}}}`` (``.``: the map is a field too)."""
+    """A field set as FieldsV1: ``{"f:spec": {".": {}, "f:x": {}}}`` (``.``: the node is a field too)."""
     trie = {}
     for path in fields:
         node = trie
-        for part in path:
-            node = node.setdefault(part, {})
+        for element in path:
+            node = node.setdefault(element, {})
     return _encode(trie, (), fields)
 
 
 def _encode(node, path, fields):
-    """One level of FieldsV1: ``node`` is the trie below ``path``."""
     out = {".": {}} if path and path in fields and node else {}
-    for name in sorted(node):
-        out["f:" + name] = _encode(node[name], path + (name,), fields)
+    for element in sorted(node, key=element_string):
+        out[element_string(element)] = _encode(node[element], path + (element,), fields)
     return out
 
 
 def decode_fields(tree, path=()):
-    """The field set of a FieldsV1 tree (``f:`` keys; other kinds of key are not produced here)."""
+    """The field set of a FieldsV1 tree (``f:``, ``k:`` and ``v:`` keys)."""
     out = set()
     for key, child in (tree or {}).items():
         if key == ".":
             out.add(path)
-        elif key.startswith("f:"):
-            sub = path + (key[2:],)
-            if not child:
-                out.add(sub)
-            else:
-                out |= decode_fields(child, sub)
+            continue
+        kind, _sep, rest = key.partition(":")
+        if kind == "f":
+            sub = path + (rest,)
+        elif kind in ("k", "v"):
+            sub = path + ((kind, _canonical(rest)),)
+        else:
+            continue
+        if not child:
+            out.add(sub)
+        else:
+            out |= decode_fields(child, sub)
     return out
+
+
+def _canonical(text):
+    try:
+        return json.dumps(json.loads(text), separators=(",", ":"), sort_keys=True)
+    except ValueError:
+        return text
 
 
 class Managers:
@@ -176,13 +398,9 @@ class Managers:
             if key != keep:
                 entry["fields"] = entry["fields"] - fields
 
-    def restrict(self, existing):
-        """Forget fields the object no longer has (pruned by the schema, removed by a write)."""
-        for entry in self.entries.values():
-            entry["fields"] = entry["fields"] & existing
-
     def to_list(self):
-        """The ``metadata.managedFields`` list, managers left without fields dropped."""
+        """The ``metadata.managedFields`` list, managers left without fields dropped, in the real
+        server's order (Apply before Update, then by time, manager, apiVersion)."""
         out = []
         for entry in self.entries.values():
             if not entry["fields"]:
@@ -192,37 +410,63 @@ class Managers:
             item["fieldsV1"] = encode_fields(entry["fields"])
             out.append({k: item[k] for k in ("manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1")
                         if item.get(k) is not None})
-        return out
+        return sorted(out, key=lambda e: (e["operation"], e.get("time") or "", e["manager"], e.get("apiVersion") or ""))
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ----- apply --------------------------------------------------------------------------------------
-def merge_apply(live, config):
-    """``config`` laid over ``live``: maps merge key by key, lists and scalars are replaced."""
-    if not (isinstance(live, dict) and isinstance(config, dict)):
-        return copy.deepcopy(config)
-    out = copy.deepcopy(live)
-    for key, value in config.items():
-        out[key] = merge_apply(live.get(key), value)
-    return out
+def merge_apply(live, config, schema):
+    """``config`` laid over ``live``: maps merge key by key, sets and list-maps item by item (live
+    order, new items after), atomic lists and scalars are replaced."""
+    if isinstance(live, dict) and isinstance(config, dict) and not _atomic_map(schema):
+        out = copy.deepcopy(live)
+        for key, value in config.items():
+            out[key] = merge_apply(live.get(key), value, _child(schema, key)[0])
+        return out
+    if isinstance(live, list) and isinstance(config, list) and _associative(live, schema) \
+            and _associative(config, schema):
+        items = _items(schema)
+        out = copy.deepcopy(live)
+        where = {element: index for index, (element, _item) in enumerate(_keyed(live, schema))}
+        for element, item in _keyed(config, schema):
+            if element not in where:
+                where[element] = len(out)
+                out.append(copy.deepcopy(item))
+            elif element[0] == "k":
+                out[where[element]] = merge_apply(out[where[element]], item, items)
+        return out
+    return copy.deepcopy(config)
 
 
-def _remove(obj, path, held):
-    """Delete ``path`` from ``obj`` unless it is in ``held`` (a field under it is owned: then only
-    its unowned descendants go, each on its own)."""
-    parent = obj
-    for part in path[:-1]:
-        parent = parent.get(part) if isinstance(parent, dict) else None
-        if parent is None:
+def _remove(obj, path, schema):
+    """Delete ``path`` (and what is below it) from ``obj``; a map or list it leaves empty becomes null."""
+    trail = []  # (container, key or index, schema) from the top
+    node, node_schema = obj, schema
+    for element in path:
+        if isinstance(node, dict) and not isinstance(element, tuple) and element in node:
+            trail.append((node, element))
+            node, node_schema = node[element], _child(node_schema, element)[0]
+        elif isinstance(node, list) and isinstance(element, tuple) and _associative(node, node_schema):
+            index = next((i for i, (e, _item) in enumerate(_keyed(node, node_schema)) if e == element), None)
+            if index is None:
+                return
+            trail.append((node, index))
+            node, node_schema = node[index], _items(node_schema)
+        else:
             return
-    if not isinstance(parent, dict) or path[-1] not in parent:
-        return
-    if path not in held:
-        del parent[path[-1]]
+    container, key = trail[-1]
+    del container[key]
+    if not container and len(trail) > 1:
+        parent, parent_key = trail[-2]
+        parent[parent_key] = None  # emptied by the removal: null, as v1.20's RemoveItems leaves it
 
 
 def conflict_error(conflicts):
     """409 Conflict for ``[(entry, path), ...]`` with the real server's message and causes."""
-    conflicts = sorted(conflicts, key=lambda c: (c[0]["manager"], c[0]["operation"], c[1]))
+    conflicts = sorted(conflicts, key=lambda c: (c[0]["manager"], c[0]["operation"], _sort_key(c[1])))
     causes = [{"reason": "FieldManagerConflict", "message": "conflict with %s" % describe_manager(entry),
                "field": path_string(path)} for entry, path in conflicts]
     if len(conflicts) == 1:
@@ -233,7 +477,7 @@ def conflict_error(conflicts):
         for entry, _path in conflicts:
             if describe_manager(entry) not in seen:
                 seen.append(describe_manager(entry))
-        for name in seen:
+        for name in sorted(seen):
             lines.append("conflicts with %s:" % name)
             lines.extend("- %s" % path_string(p) for e, p in conflicts if describe_manager(e) == name)
         message = "Apply failed with %d conflicts: %s" % (len(conflicts), "\n".join(lines))
@@ -246,41 +490,48 @@ def describe_manager(entry):
     return "%s using %s" % (name, entry.get("apiVersion")) if entry["operation"] == "Update" else name
 
 
-def apply(live, config, managed, manager, api_version, force, skip_status):
-    """Server-side apply ``config`` (dict, nulls dropped) over ``live`` (dict).
+def apply(live, config, managed, manager, api_version, force, skip_status, schema=None):
+    """Server-side apply ``config`` (dict, nulls dropped) over ``live`` (dict, ``{}`` on create).
 
-    :returns: ``(object, managers)``: the object to store (not yet defaulted) and its Managers.
-    :raises ApiError: 409 on fields other managers own, unless ``force``.
+    :returns: ``(object, managers)``: the object to store (not yet defaulted; maps the apply
+        emptied are null) and its Managers.
+    :raises ApiError: 409 on fields other managers own, unless ``force``; 500 on a field a typed
+        schema does not declare.
     """
+    schema = DEDUCED if schema is None else schema
+    if live and not managed:
+        # an object nobody owns yet: what is there becomes before-first-apply's
+        managed = update({}, live, None, BEFORE_FIRST_APPLY, live.get("apiVersion") or api_version, skip_status,
+                         schema).to_list()
     managers = Managers(managed)
     key = Managers.key(manager, "Apply", api_version)
-    mine = field_set(config, skip_status)
+    mine = applied_set(config, schema, skip_status)
     last = managers.entries[key]["fields"] if key in managers.entries else set()
-    merged = merge_apply(live, config)
-    others = managers.owned_by_others(key)
-    keep = others | mine
-    held = {p[:i] for p in keep for i in range(1, len(p))}  # the maps above an owned field
-    for path in sorted(last - keep, key=len):
-        _remove(merged, path, held)
-    added, removed, modified = (_owned_only(s, skip_status) for s in compare(live, merged))
+    merged = merge_apply(live, config, schema)
+    managers.set_fields(key, mine, api_version, touched=False)
+    owned = mine | managers.owned_by_others(key)
+    for path in sorted(last - owned, key=len):
+        _remove(merged, path, schema)
+    added, removed, modified = (_owned_only(s, skip_status) for s in compare(live, merged, schema))
     conflicts = [(entry, path) for _k, entry in managers.others(key)
-                 for path in sorted(entry["fields"] & (added | modified))]
+                 for path in sorted(entry["fields"] & (added | modified), key=_sort_key)]
     if conflicts and not force:
         raise conflict_error(conflicts)
     managers.drop(added | modified | removed, keep=key)
-    managers.set_fields(key, mine, api_version, touched=bool(added or removed or modified))
+    managers.set_fields(key, mine, api_version, touched=bool(added or removed or modified or mine != last))
     return merged, managers
 
 
-def update(live, new, managed, manager, api_version, skip_status):
+def update(live, new, managed, manager, api_version, skip_status, schema=None):
     """Record a non-apply write of ``new`` over ``live`` (None on create) by ``manager``.
 
     ``managed`` is the managedFields list to start from (the client's own when it sent valid
     ones, as the real server takes them). :returns: the Managers.
     """
+    schema = DEDUCED if schema is None else schema
     managers = Managers(managed)
     key = Managers.key(manager, "Update", api_version)
-    added, removed, modified = (_owned_only(s, skip_status) for s in compare(live or {}, new))
+    added, removed, modified = (_owned_only(s, skip_status) for s in compare(live or {}, new, schema))
     taken = added | modified
     managers.drop(taken | removed, keep=key)
     if taken or key in managers.entries:

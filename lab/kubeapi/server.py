@@ -10,15 +10,22 @@ CRD's openAPIV3Schema (pruning, null dropping, defaults, 422 with causes).
 
 It answers as a real kube-apiserver (v1.20) where the difference would hide a client's bug:
 
-* server-side apply with field ownership (``metadata.managedFields``, see ``fields.py``): fields an
-  applier drops are removed, a field another manager owns is a 409 naming it unless ``force``, and
-  every other client write is recorded as an ``Update`` of its ``fieldManager`` (default: the
-  User-Agent's first word);
-* an apply carrying ``managedFields`` is 400, a stale ``resourceVersion`` 409, a foreign uid 422 (a
-  PUT's foreign uid is a failed precondition, 409), a PUT of a custom resource without
-  ``resourceVersion`` 422; an apply without ``fieldManager`` is 422;
+* server-side apply with field ownership (``metadata.managedFields``, see ``fields.py``): typed
+  kinds (core kinds, CRDs without ``anyOf``) own leaves, list-map items ``k:{...}`` and set items
+  ``v:...``; the CRDs v1.20 cannot type (NodeSet, OpenStackControlPlane, ...) own every map key,
+  lists whole; fields an applier drops are removed (a map left empty is null, a 422 where the
+  schema wants an object), a field another manager owns is a 409 naming it unless ``force``, an
+  object nobody owns is first given to ``before-first-apply``, and every other client write is
+  recorded as an ``Update`` of its ``fieldManager`` (default: the User-Agent's first word);
+  ``managedFields: []`` or ``[{}]`` resets them;
+* an apply carrying ``managedFields`` is 400, a stale ``resourceVersion`` 409, a foreign uid 422 in
+  an apply or a patch (a PUT's foreign uid is a failed precondition, 409), a PUT of a custom
+  resource without ``resourceVersion`` 422; an apply without ``fieldManager`` is 422, an apply of
+  a field a typed schema does not declare 500;
 * the request body is read before any answer, so an early error keeps a kept-alive connection usable;
-* ``/version`` has every field; a Secret's bad base64 is 400; a dry-run create has no resourceVersion.
+* ``/version`` has every field (v1.20.2's); a Secret's bad base64 is 400; a dry-run create has no
+  resourceVersion; 422 causes are worded as v1.20's (``Invalid value: "string": spec.x in body must
+  be of type integer: "string"``, list items named without an index).
 
 Writes made through the Python API by the lab's own controllers (labop, certmanager) record no
 field manager.
@@ -50,7 +57,7 @@ import yaml
 
 from . import execws, fields
 from .errors import ApiError
-from .schema import normalize
+from .schema import causes_message, normalize
 
 # Kinds whose DELETE answers with the deleted object, not a Status (the real registries'
 # ReturnDeletedObject).
@@ -66,10 +73,11 @@ CORE = {
 }
 CRD_GROUP = "apiextensions.k8s.io"
 APPLY_PATCH = "application/apply-patch+yaml"
-# GET /version, every field a real server answers (the client's VersionInfo requires them all)
-VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.0-tenrec", "gitCommit": "0" * 40,
-           "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22.5",
-           "compiler": "gc", "platform": "linux/amd64"}
+# GET /version: every field a real server answers (the client's VersionInfo requires them all), as
+# kube-apiserver v1.20.2 (the real server the tests compare with) answers them
+VERSION = {"major": "1", "minor": "20", "gitVersion": "v1.20.2",
+           "gitCommit": "faecb196815e248d3ecfb03c680a4507229c2a56", "gitTreeState": "clean",
+           "buildDate": "2021-01-13T13:20:00Z", "goVersion": "go1.15.5", "compiler": "gc", "platform": "linux/amd64"}
 
 
 class Resource:
@@ -85,6 +93,8 @@ class Resource:
         self.singular = singular or kind.lower()
         self.short_names = short_names or []
         self.custom = custom
+        # what field ownership follows (typed, or deduced where v1.20 cannot type the CRD)
+        self.field_schema = fields.field_schema(kind, schema, custom)
 
     @property
     def api_version(self):
@@ -392,11 +402,25 @@ class KubeAPIServer:
                 raise ApiError(404, "NotFound", 'namespaces "%s" not found' % namespace,
                                {"name": namespace, "kind": "namespaces"})
 
-    def _prepare(self, res, body):
-        """Validate and normalize a body for ``res``; raise 422 with causes when invalid."""
+    def _prepare(self, res, body, applied=False):
+        """Validate and normalize a body for ``res``; raise 422 with causes when invalid.
+
+        ``applied``: the body is the result of a server-side apply, whose nulls are maps and lists
+        the apply emptied: a custom resource's schema must allow them (v1.20 validates them, where
+        it drops the nulls of a request body), typed objects drop them.
+        """
         body["apiVersion"] = res.api_version
         body["kind"] = res.kind
         meta = body.setdefault("metadata", {})
+        if applied:
+            for key in [k for k, v in meta.items() if v is None]:
+                del meta[key]
+            if res.schema is None:
+                for key in [k for k in body if k != "metadata"]:
+                    if body[key] is None:
+                        del body[key]
+                    else:
+                        body[key] = _drop_nulls(body[key])
         if res.kind == "Secret":
             data = dict(body.get("data") or {})
             for k, v in (body.pop("stringData", None) or {}).items():
@@ -405,10 +429,10 @@ class KubeAPIServer:
                 _check_base64(value)
             body["data"] = data
         if res.schema is not None:
-            normalized, causes = normalize(body, res.schema)
+            normalized, causes = normalize(body, res.schema, nulls_invalid=applied)
             if causes:
-                message = '%s.%s "%s" is invalid: [%s]' % (
-                    res.kind, res.group, meta.get("name", ""), ", ".join(c["message"] for c in causes))
+                message = '%s.%s "%s" is invalid: %s' % (res.kind, res.group, meta.get("name", ""),
+                                                         causes_message(causes))
                 raise ApiError(422, "Invalid", message,
                                {"name": meta.get("name", ""), "group": res.group, "kind": res.kind, "causes": causes})
             normalized["metadata"] = meta
@@ -446,7 +470,7 @@ class KubeAPIServer:
             if res.status and res.custom:
                 body.pop("status", None)
             meta.pop("resourceVersion", None)
-            self._prepare(res, body)
+            self._prepare(res, body, applied=applied is not None)
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now())
             if res.custom or res.kind == "CustomResourceDefinition":
                 meta["generation"] = 1
@@ -469,6 +493,9 @@ class KubeAPIServer:
         """
         meta = new["metadata"]
         stored = ((old or {}).get("metadata") or {}).get("managedFields")
+        if applied is None and meta.get("managedFields") in ([], [{}]):
+            meta.pop("managedFields")  # a client's reset: no owners at all, not even this write
+            return
         if applied is None and not manager:
             if stored:
                 meta["managedFields"] = copy.deepcopy(stored)
@@ -480,8 +507,7 @@ class KubeAPIServer:
             given = meta.get("managedFields")
             start = given if fields.Managers.valid(given) and given != stored else stored
             skip_status = res.status and not res.main_writes_status and subresource != "status"
-            managers = fields.update(old, new, start, manager, res.api_version, skip_status)
-        managers.restrict(fields.field_set(new))
+            managers = fields.update(old, new, start, manager, res.api_version, skip_status, res.field_schema)
         listing = managers.to_list()
         if listing:
             meta["managedFields"] = listing
@@ -527,7 +553,7 @@ class KubeAPIServer:
                     if k in old["metadata"]:
                         meta[k] = old["metadata"][k]
                 meta["name"] = name
-            self._prepare(res, new)
+            self._prepare(res, new, applied=applied is not None)
             new_meta, old_meta = new["metadata"], old["metadata"]
             if _spec_of(new) != _spec_of(old) and "generation" in old_meta:
                 new_meta["generation"] = old_meta["generation"] + 1
@@ -632,6 +658,9 @@ class KubeAPIServer:
         config = yaml.safe_load(body) or {}
         if not isinstance(config, dict):
             raise ApiError(400, "BadRequest", "the body of an apply patch must be an object")
+        if config.get("apiVersion") != res.api_version:
+            raise ApiError(400, "BadRequest", "Incorrect version specified in apply patch. Specified patch version: "
+                           "%s, expected: %s" % (config.get("apiVersion") or "", res.api_version))
         if (config.get("metadata") or {}).get("managedFields") is not None:
             raise ApiError(400, "BadRequest", "metadata.managedFields must be nil")
         config = _drop_nulls(config)
@@ -644,7 +673,7 @@ class KubeAPIServer:
                 self._get(res, namespace, name)  # 404
             live = copy.deepcopy(old) if old is not None else {}
             merged, managers = fields.apply(live, config, (live.get("metadata") or {}).get("managedFields"),
-                                            manager, res.api_version, force, skip_status)
+                                            manager, res.api_version, force, skip_status, res.field_schema)
             if old is None:
                 merged.setdefault("metadata", {})["name"] = name
                 return 201, self._create(res, namespace, merged, dry_run, applied=managers)
@@ -683,9 +712,9 @@ class KubeAPIServer:
                             and match_fields(obj, query.get("fieldSelector"))):
                         continue
                     handler.write_chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+            handler.write_chunk(b"")
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-            return
-        handler.write_chunk(b"")
+            handler.close_connection = True  # the watcher went away
 
     # ----- discovery ----------------------------------------------------------------------------
     def _discovery(self, parts):
@@ -730,7 +759,10 @@ class KubeAPIServer:
         url = urlsplit(handler.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [p for p in url.path.split("/") if p]
-        if handler.headers.get("Authorization", "") != "Bearer %s" % self.token:
+        # the scheme is case-insensitive, as kube-apiserver's bearer token authenticator reads it
+        # (the kubernetes client's in-cluster configuration sends "bearer")
+        scheme, _sep, token = handler.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or token.strip() != self.token:
             raise ApiError(401, "Unauthorized", "Unauthorized")
         if parts in (["version"], ["api"], ["apis"]) or (len(parts) == 2 and parts[0] in ("api", "apis")) \
                 or (len(parts) == 3 and parts[0] == "apis"):
@@ -776,10 +808,11 @@ class KubeAPIServer:
                 return None, None
             return 200, self._list(res, namespace, query)
         if method == "POST":
-            obj = _object_body(body)
+            obj = _identified(res, _object_body(body), body)
             return 201, self._create(res, namespace, obj, dry_run, manager=manager)
         if method == "PUT":
-            return 200, self._update(res, namespace, name, _object_body(body), sub, dry_run, manager=manager)
+            obj = _identified(res, _object_body(body), body)
+            return 200, self._update(res, namespace, name, obj, sub, dry_run, manager=manager)
         if method == "PATCH":
             if (handler.headers.get("Content-Type") or "").split(";")[0].strip() == APPLY_PATCH:
                 return self._apply(res, namespace, name, body, sub, query, dry_run)
@@ -808,19 +841,22 @@ def _qualified(res):
 
 
 def _details(res, obj, kind=None, causes=None):
-    details = {"name": obj["metadata"]["name"], "group": res.group, "kind": kind or res.plural}
+    details = {"name": obj["metadata"]["name"], "kind": kind or res.plural}
+    if res.group:
+        details["group"] = res.group
     if causes:
         details["causes"] = causes
     return details
 
 
 def _uid_immutable(res, old, uid):
-    """422 for a patch or an apply that names another uid: validation finds the field changed."""
+    """422 for a patch or an apply that names another uid: validation finds the field changed (twice:
+    the real server's generic and kind checks both report it; the message lists it once)."""
     message = 'Invalid value: "%s": field is immutable' % uid
     kind = "%s.%s" % (res.kind, res.group) if res.group else res.kind
     cause = {"reason": "FieldValueInvalid", "message": message, "field": "metadata.uid"}
     return ApiError(422, "Invalid", '%s "%s" is invalid: metadata.uid: %s' % (kind, old["metadata"]["name"], message),
-                    _details(res, old, res.kind, [cause]))
+                    _details(res, old, res.kind, [cause, dict(cause)]))
 
 
 def _uid_precondition_failed(res, old, uid):
@@ -848,6 +884,34 @@ def _object_body(body):
     obj = json.loads(body or b"{}")
     if not isinstance(obj, dict):
         raise ApiError(400, "BadRequest", "the body of the request must be a JSON object")
+    return obj
+
+
+def _identified(res, obj, raw):
+    """``obj`` when its apiVersion and kind fit ``res``; a custom resource's body must name both (the
+    real server decodes it as unstructured), a core kind's may leave them out."""
+    version, kind = obj.get("apiVersion"), obj.get("kind")
+    if res.custom and not kind:
+        text = (raw or b"").decode("utf-8", "replace")
+        raise ApiError(400, "BadRequest", "%s in version \"%s\" cannot be handled as a %s: unmarshalerDecoder: "
+                       "Object 'Kind' is missing in '%s', error found in #10 byte of ...|%s|..., bigger context "
+                       "...|%s|..." % (res.kind, res.version, res.kind, text, text[-10:], text[-50:]))
+    if res.custom and not version:
+        message = "Object 'apiVersion' is missing in 'object has no apiVersion field'"
+        raise ApiError(500, "InternalError", "Internal error occurred: %s" % message,
+                       {"causes": [{"message": message}]})
+    if version and version != res.api_version:
+        raise ApiError(400, "BadRequest", "the API version in the data (%s) does not match the expected API version "
+                       "(%s)" % (version, res.api_version))
+    if kind and kind != res.kind:
+        name = (obj.get("metadata") or {}).get("name", "")
+        cause = {"reason": "FieldValueInvalid", "message": 'Invalid value: "%s": must be %s' % (kind, res.kind),
+                 "field": "kind"}
+        details = {"name": name, "kind": kind, "causes": [cause]}
+        if res.group:
+            details["group"] = res.group
+        raise ApiError(422, "Invalid", '%s%s "%s" is invalid: kind: %s' % (
+            kind, "." + res.group if res.group else "", name, cause["message"]), details)
     return obj
 
 
@@ -898,12 +962,30 @@ def _handler(server):
 
         def read_body(self):
             """The request body (all of it: an answer must not leave part of it on the connection)."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return self._read_chunked()
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
                 self.close_connection = True
                 return b""
             return self.rfile.read(length) if length > 0 else b""
+
+        def _read_chunked(self):
+            data = b""
+            while True:
+                line = self.rfile.readline(1024)
+                try:
+                    size = int(line.split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    self.close_connection = True
+                    return data
+                if size == 0:
+                    while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+                        pass
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline(1024)  # the CRLF after the chunk
 
         def start_chunked(self):
             self.send_response(200)

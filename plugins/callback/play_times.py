@@ -38,11 +38,11 @@ from ansible.plugins.callback import CallbackBase
 
 
 class _Play(object):
-    """One play: its name, host pattern, start and end (epoch seconds), whether a task ran."""
+    """One play: its name, host pattern, start and end (time.monotonic() seconds), whether a task ran."""
 
     def __init__(self, name, hosts):
         self.name, self.hosts = name, hosts
-        self.start = self.end = time.time()
+        self.start = self.end = time.monotonic()
         self.ran = False
 
 
@@ -55,11 +55,11 @@ class CallbackModule(CallbackBase):
     def __init__(self):
         super(CallbackModule, self).__init__()
         self.plays = []
-        self.started = time.time()
+        self.started = time.monotonic()
 
     def _close(self):
         if self.plays:
-            self.plays[-1].end = time.time()
+            self.plays[-1].end = time.monotonic()
 
     def v2_playbook_on_play_start(self, play):
         self._close()
@@ -84,7 +84,7 @@ class CallbackModule(CallbackBase):
         ran = [p for p in self.plays if p.ran]
         width = max([len(p.name) for p in ran] + [10])
         lines = ["%s %8.1f s  (%s)" % (p.name.ljust(width), p.end - p.start, p.hosts) for p in ran]
-        lines.append("%s %8.1f s" % ("total".ljust(width), time.time() - self.started))
+        lines.append("%s %8.1f s" % ("total".ljust(width), time.monotonic() - self.started))
         self._display.banner("PLAY TIMES")
         for line in lines:
             self._display.display(line)

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ast
 import base64
 import configparser
 import copy
@@ -23,9 +24,10 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions imp
 
 try:
     from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
-    from urllib3.exceptions import HTTPError as Urllib3Error
+    from urllib3.exceptions import HTTPError as Urllib3Error, SSLError
 except ImportError:  # the module reports the missing library through AnsibleK8SModule.requires
     DynamicApiError = NotFoundError = Urllib3Error = Exception
+    SSLError = type("SSLError", (Exception,), {})
 
 __all__ = ["ControlPlaneError", "DynamicApiError", "ExecUnavailable", "NotFoundError", "Reader", "Urllib3Error",
            "auth_argument_spec", "describe_api_error", "call_or_fail", "error_status", "pod_exec"]
@@ -50,6 +52,22 @@ HANDSHAKE_SEPARATOR = " -+-+- "
 CONFLICT_MANAGER = re.compile(r'conflict with "([^"]*)"')
 
 
+def bytes_literal_text(text):
+    """``text`` itself, or the text inside it when it is a Python bytes literal (``b'...'``, ``b"..."``).
+
+    websocket-client releases before the ones that decode the handshake's body formatted it into the
+    message as bytes, so the Status JSON arrives as ``b'{"kind":"Status",...}'``.
+    """
+    stripped = text.strip()
+    if len(stripped) < 3 or stripped[0] != "b" or stripped[1] not in "'\"" or stripped[-1] != stripped[1]:
+        return text
+    try:
+        value = ast.literal_eval(stripped)
+    except (ValueError, SyntaxError):
+        return text
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else text
+
+
 def error_status(exc):
     """What the API server said in a client exception, wherever the client put it.
 
@@ -70,6 +88,7 @@ def error_status(exc):
         parts = reason.split(HANDSHAKE_SEPARATOR, 2)
         reason = parts[0][len("Handshake status "):].strip()
         body = parts[2] if len(parts) == 3 and parts[2].strip() not in ("", "None") else None
+        body = bytes_literal_text(body) if body else body
     status = {}
     if body:
         try:
@@ -86,7 +105,7 @@ def describe_conflict(status):
     """One line for a server-side apply conflict (409 Status with FieldManagerConflict causes), or None.
 
     :returns: e.g. ``apply conflict: field .spec.x is owned by field manager "kubectl-edit" (set
-        force_conflicts to take it over)``; None when ``status`` has no such cause.
+        force_conflicts: true to take it over)``; None when ``status`` has no such cause.
     """
     owners = {}  # field -> ['"manager"', ...], in the server's order
     order = []
@@ -105,7 +124,7 @@ def describe_conflict(status):
         return None
     parts = ["field %s is owned by field manager%s %s" % (f, "s" if len(owners[f]) > 1 else "", " and ".join(owners[f]))
              for f in order]
-    return "apply conflict: %s (set force_conflicts to take %s over)" % (
+    return "apply conflict: %s (set force_conflicts: true to take %s over)" % (
         "; ".join(parts), "it" if len(order) == 1 else "them")
 
 
@@ -174,6 +193,19 @@ def exec_failure(exc, pod, namespace):
     return ControlPlaneError(message)
 
 
+def unreachable(exc, pod, namespace):
+    """The error for reading ``pod`` when the API server gave no HTTP answer (``exc``: urllib3 error).
+
+    :returns: ControlPlaneError for a TLS failure (a CA or certificate that does not verify: waiting
+        does not mend it); ExecUnavailable (worth retrying) for the rest - refused, reset, timed out.
+    """
+    cause = getattr(exc, "reason", None)
+    message = "cannot reach the Kubernetes API to read Pod %s in namespace %s: %s" % (pod, namespace, exc)
+    if isinstance(exc, SSLError) or isinstance(cause, SSLError):
+        return ControlPlaneError(message)
+    return ExecUnavailable(message)
+
+
 def pod_not_ready(pod, name, namespace, container):
     """Why ``container`` of ``pod`` (a V1Pod) cannot take an exec now, or None when it can.
 
@@ -234,9 +266,10 @@ def pod_exec(k8s_client, namespace, pod, container, command, timeout=600):
     :param timeout: seconds (at least 1) the command may run once started.
     :returns: ``(rc, stdout, stderr)`` (int, str, str); rc from the Status on the error channel.
     :raises ExecUnavailable: the Pod is absent, terminating, not Running, its container not running,
-        or the API server, kubelet or connection failed in a way a restart explains (retry it).
-    :raises ControlPlaneError: the container does not exist, the exec is forbidden, the command
-        could not be started, or it did not finish within ``timeout``.
+        or the API server (no answer, refused, reset), kubelet or connection failed in a way a restart
+        explains (retry it).
+    :raises ControlPlaneError: the container does not exist, the exec is forbidden, TLS to the API
+        server does not verify, the command could not be started, or it did not finish within ``timeout``.
     """
     import websocket  # pylint: disable=import-outside-toplevel
     from kubernetes.client import CoreV1Api  # pylint: disable=import-outside-toplevel
@@ -251,6 +284,8 @@ def pod_exec(k8s_client, namespace, pod, container, command, timeout=600):
         if exc.status == 404:
             raise ExecUnavailable("Pod %s not found in namespace %s" % (pod, namespace))
         raise exec_failure(exc, pod, namespace)
+    except Urllib3Error as exc:  # no HTTP answer: the API server restarting, the connection dropped
+        raise unreachable(exc, pod, namespace)
     not_ready = pod_not_ready(found, pod, namespace, container)
     if not_ready is not None:
         raise not_ready

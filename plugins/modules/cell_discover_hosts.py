@@ -23,11 +23,14 @@ description:
     race), waits O(delay) seconds and discovers again, until O(timeout) (or O(retries) runs); then
     fails listing the hosts still unmapped.
   - While the conductor Pod cannot take the exec - absent, not C(Running), terminating, its
-    container not running, the exec refused for that reason or the connection lost (the Pod
-    restarting after a spec change) - retries every O(delay) seconds until O(timeout), then fails
-    naming the Pod and the last error. A forbidden exec (no C(pods/exec) permission), an unknown
-    container and nova-manage's own non-zero exit (with its output) fail at once.
-  - O(timeout) is wall-clock time for the whole module, nova-manage runs included.
+    container not running, the exec refused for that reason (404, 5xx, no node yet), the connection
+    to the Pod or the API server lost or refused (the Pod restarting after a spec change, the API
+    server restarting) - retries every O(delay) seconds until O(timeout), then fails naming the Pod
+    and the last error. A forbidden exec (no C(pods/exec) permission, with the server's message), an
+    unknown container, TLS to the API server that does not verify and nova-manage's own non-zero exit
+    (with its output) fail at once.
+  - O(timeout) is wall-clock time for the whole module, nova-manage runs included; no run or try
+    starts once a pause has reached it.
   - Check mode runs only the read-only C(list_hosts) and reports C(changed) when one of O(hosts) is
     not mapped yet.
 extends_documentation_fragment:
@@ -158,10 +161,11 @@ class Discoverer(object):
                                         timeout=max(1, int(math.ceil(self.left()))))
                 break
             except ExecUnavailable as exc:
-                if self.left() <= 0:
+                last = self.left() <= self.p["delay"]  # no try at the deadline: it would only be cut short
+                self.pause()
+                if last:
                     raise ControlPlaneError("%s could not run in Pod %s (namespace %s) within %d s; last error: %s"
                                             % (" ".join(argv), self.pod, self.namespace, self.p["timeout"], exc))
-                self.pause()
         if rc != 0:
             raise ControlPlaneError("%s in Pod %s (namespace %s) exited %d: %s" % (
                 " ".join(argv), self.pod, self.namespace, rc, (err or out).strip()[-2000:]))
@@ -187,13 +191,16 @@ class Discoverer(object):
             missing = sorted(set(wanted) - set(hosts))
             if not missing:
                 break
-            if self.left() <= 0 or (self.p["retries"] and attempts >= self.p["retries"]):
+            exhausted = bool(self.p["retries"]) and attempts >= self.p["retries"]
+            last = self.left() <= self.p["delay"]  # this pause reaches the deadline (or it is past)
+            if not exhausted:
+                self.pause()  # cut to the deadline; no run starts there, it would only be cut short
+            if exhausted or last:
+                took = int(round(self.p["timeout"] - max(0, self.left())))
                 raise ControlPlaneError(
                     "hosts not mapped to %s after %d discover_hosts runs in %d s (%d s apart): %s; their "
                     "nova-compute service has not registered in the cell database (check nova-compute on them "
-                    "and its transport_url)" % (self.p["cell"], attempts, self.p["timeout"] - max(0, self.left()),
-                                                self.p["delay"], ", ".join(missing)))
-            self.pause()
+                    "and its transport_url)" % (self.p["cell"], attempts, took, self.p["delay"], ", ".join(missing)))
         return dict(changed=bool(mapped), mapped=mapped, cell_hosts=hosts, attempts=attempts,
                     stdout_lines=out.splitlines())
 

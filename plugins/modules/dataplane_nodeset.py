@@ -21,14 +21,18 @@ description:
     C(<field_manager>/<hostname>), which keeps owning that node. So a run that lists only some nodes
     (an AWX job slice, a scale-out run with other nodes) never removes nodes an earlier or
     concurrent run registered, and a node left out of every later run stays registered until it is
-    removed on purpose (O(state=absent) deletes the whole NodeSet).
+    removed on purpose - O(prune=true) removes the nodes this run does not list, O(state=absent)
+    deletes the whole NodeSet.
   - A re-run with the same nodes reports C(changed=false). Check mode uses the server's dry run for
     every request; diff shows the spec before and after.
   - Every IP address (O(nodes[].ansible_host) when it is an address, O(nodes[].networks[].fixed_ip))
     is validated with netaddr before anything is sent; a bad one fails naming the node and field.
-  - C(spec.services) is always registered, empty unless O(services) names some, so no
-    C(OpenStackDataPlaneDeployment) runs openstack-operator's services (or a reboot) over nodes this
-    collection manages.
+  - C(spec.services) is always sent, as O(services) gives it - an empty list when O(services) is not
+    given. Left out, the CRD would default it to openstack-operator's own list (C(bootstrap),
+    C(configure-network), C(install-os), C(reboot-os), C(ovn), C(libvirt), C(nova), ...), and a later
+    C(OpenStackDataPlaneDeployment) of the NodeSet would run those services, and a reboot, over nodes
+    this collection configures itself. With the empty list such a deployment has no service to run
+    unless it names services itself (its C(servicesOverride)).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - tenrec.dataplane.attributes
@@ -93,16 +97,30 @@ options:
     default: dataplane-ansible-ssh-private-key-secret
   services:
     description:
-      - C(spec.services) - the services an C(OpenStackDataPlaneDeployment) of this NodeSet would run
-        over its nodes. Always registered, so the CRD's default never applies.
-      - The default, an empty list (valid in the CRD's schema), means none - this collection
-        configures these nodes itself; the CRD's default list (C(bootstrap), C(configure-network),
-        C(install-os), C(reboot-os), C(ovn), C(libvirt), C(nova), ...) would let a later deployment
-        reconfigure and reboot them.
-      - Name services here only for a deployment you mean to run over these nodes.
+      - C(spec.services) - the services an C(OpenStackDataPlaneDeployment) of this NodeSet runs over
+        its nodes (unless the deployment sets C(servicesOverride)). Always sent, so the CRD's default
+        list never applies.
+      - The default, an empty list (valid in the CRD's schema), registers none, because this
+        collection configures these nodes itself; the CRD's default list (C(bootstrap),
+        C(configure-network), C(install-os), C(reboot-os), C(ovn), C(libvirt), C(nova), ...) would let
+        a later deployment reconfigure and reboot them.
+      - Name services here only for a deployment you mean to run over these nodes (for example the
+        collection's C(tenrec-prechecks), C(tenrec-dataplane), C(tenrec-discover) from C(deploy/services)).
+      - A run with other services (or none) replaces the list the previous run registered.
     type: list
     elements: str
     default: []
+  prune:
+    description:
+      - Remove from the NodeSet every node this run does not list in O(nodes) - for a run whose
+        O(nodes) is the whole fleet (a node taken out of the inventory then leaves the NodeSet).
+      - Each such node's own field manager (C(<field_manager>/<hostname>)) applies an empty object,
+        which gives up the node's fields; the API server removes the node once no manager holds it.
+        A node another manager still holds fails the module, naming that manager.
+      - Leave it C(false) for a run over some nodes only (an AWX job slice, a scale-out run with a
+        partial inventory) - it would remove the other runs' nodes.
+    type: bool
+    default: false
   node_template_vars:
     description: C(spec.nodeTemplate.ansible.ansibleVars) shared by all nodes (no secrets here).
     type: dict
@@ -134,7 +152,12 @@ result:
   returned: success
   type: dict
 nodes:
-  description: Names of the nodes in the NodeSet (C(spec.nodes) keys).
+  description: Names of the nodes this run registered (its O(nodes)).
+  returned: success
+  type: list
+  elements: str
+removed:
+  description: Names of the nodes O(prune) removed (or would remove, in check mode).
   returned: success
   type: list
   elements: str
@@ -203,7 +226,7 @@ def run(module):
     applier = Applier(get_api_client(module), API_VERSION, KIND, p["field_manager"])
     if p["state"] == "absent":
         changed, before = applier.delete(p["name"], p["namespace"], module.check_mode)
-        return dict(changed=changed, result={}, nodes=[], diff=spec_diff(before, None))
+        return dict(changed=changed, result={}, nodes=[], removed=[], diff=spec_diff(before, None))
     force = p["force_conflicts"]
     _changed, before, after = applier.apply(body, p["namespace"], module.check_mode, force)
     # Each node under its own manager, after the whole: the whole's manager drops the nodes a run
@@ -219,12 +242,54 @@ def run(module):
                                                     field_manager="%s/%s" % (p["field_manager"], hostname),
                                                     before=current)
             nodes[hostname] = current["spec"]["nodes"][hostname]
+    removed = []
+    if p["prune"] and before is not None:
+        for hostname in sorted(set(current["spec"].get("nodes") or {}) - set(body["spec"]["nodes"])):
+            current = prune_node(applier, p, hostname, current, module.check_mode, force)
+            nodes.pop(hostname, None)
+            removed.append(hostname)
     if module.check_mode:  # dry runs do not add up: what they would store, put together
         after = dict(after, spec=dict(after["spec"], nodes=nodes))
     else:
         after = current
     changed = comparable(before) != comparable(after)
-    return dict(changed=changed, result=after, nodes=sorted(body["spec"]["nodes"]), diff=spec_diff(before, after))
+    return dict(changed=changed, result=after, nodes=sorted(body["spec"]["nodes"]), removed=removed,
+                diff=spec_diff(before, after))
+
+
+def holders(obj, hostname, own=()):
+    """Field managers of ``obj`` (dict) whose managedFields hold ``spec.nodes.<hostname>``, as
+    ``["<manager> (<operation>)"]``, leaving out the Apply managers named in ``own``."""
+    out = []
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("operation") == "Apply" and entry.get("manager") in own:
+            continue
+        fields = ((entry.get("fieldsV1") or {}).get("f:spec") or {}).get("f:nodes") or {}
+        if "f:%s" % hostname in fields:
+            out.append("%s (%s)" % (entry.get("manager"), entry.get("operation")))
+    return out
+
+
+def prune_node(applier, p, hostname, current, check_mode, force):
+    """Give up ``hostname``'s fields under its own manager; return the NodeSet after (dict).
+
+    The whole NodeSet's manager gave the node up already (this run does not list it). Raises
+    ControlPlaneError naming the other managers that hold the node, before any request (in check
+    mode too: that is what a dry run of the release would find). ``force`` does not take over
+    their fields: a prune removes only what this collection registered."""
+    mine = "%s/%s" % (p["field_manager"], hostname)
+    others = holders(current, hostname, own=(p["field_manager"], mine))
+    if others:
+        raise ControlPlaneError("prune: node %s of NodeSet %s is also held by other field managers: %s; "
+                                "remove it there, or leave prune false" % (hostname, p["name"], ", ".join(others)))
+    if check_mode:  # a dry run would still see the whole's manager holding it (its apply was a dry run)
+        return current
+    _changed, _old, after = applier.apply({"metadata": {"name": p["name"]}}, p["namespace"], False, force,
+                                          field_manager=mine, before=current)
+    if hostname in (after["spec"].get("nodes") or {}):
+        raise ControlPlaneError("prune: node %s stays in NodeSet %s after its manager %s gave it up; held by: %s"
+                                % (hostname, p["name"], mine, ", ".join(holders(after, hostname)) or "unknown"))
+    return after
 
 
 def main():
@@ -242,6 +307,7 @@ def main():
             ssh_key_secret=dict(type="str", default="dataplane-ansible-ssh-private-key-secret", no_log=False),
             services=dict(type="list", elements="str", default=[]),
             node_template_vars=dict(type="dict", default={}),
+            prune=dict(type="bool", default=False),
             **APPLY_ARGS
         ),
         supports_check_mode=True,

@@ -18,6 +18,9 @@ from kubernetes.stream import stream
 from kube_support import ROOT, run_play
 from kubeapi.execws import EXEC_PREFIX_ANNOTATION
 
+pytestmark = pytest.mark.test_server_only("pods/exec (nova-manage in the conductor Pod) needs a kubelet; a real kube-apiserver has none here")
+
+
 NS = "openstack"
 
 

@@ -14,7 +14,8 @@ from kubeapi.certmanager import parse_duration
 from kubeapi.labop import Reconciler
 from pki_support import CM, create_ca_issuer, ekus, load, ready, sans, wait_for
 
-pytestmark = pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there")
+pytestmark = [pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there"),
+              pytest.mark.test_server_only("the lab's cert-manager stand-in (kubeapi.certmanager) writes into the test server's store")]
 
 NS = "default"
 

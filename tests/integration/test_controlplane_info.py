@@ -1,4 +1,5 @@
-"""controlplane_info through Ansible against the test API server populated like openstack-operator."""
+"""controlplane_info through Ansible against an API server populated like openstack-operator: the test
+server and a real kube-apiserver (``api_server``), everything written through the API."""
 
 import copy
 import json
@@ -52,7 +53,13 @@ def run(tmp_path, kubeconfig, **args):
 
 
 @pytest.fixture(scope="module")
-def operator(kubeapi, kubeconfig):
+def kubeconfig(api_kubeconfig):
+    """This module's tests run on both servers: the conftest's kubeconfig, for ``api_server``."""
+    return api_kubeconfig
+
+
+@pytest.fixture(scope="module")
+def operator(api_server, kubeconfig):
     """Publish what openstack-operator publishes for a running control plane."""
     from kubernetes import config
     api = config.new_client_from_config(config_file=kubeconfig)
@@ -248,8 +255,8 @@ def test_missing_transport_url_secret_status(operator, kubeconfig, tmp_path):
     assert rc != 0 and "TransportURL nova-cell2-transport not found in namespace openstack" in out
 
 
-def test_wrong_token_says_authentication(kubeapi, operator, tmp_path):
-    bad = kubeapi.write_kubeconfig(str(tmp_path / "bad-kubeconfig"), token="wrong")
+def test_wrong_token_says_authentication(api_server, operator, tmp_path):
+    bad = api_server.write_kubeconfig(str(tmp_path / "bad-kubeconfig"), token="wrong")
     rc, _contract, out = run(tmp_path, bad)
     assert rc != 0 and "authentication" in out.lower() and "401" in out
 

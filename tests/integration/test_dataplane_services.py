@@ -1,5 +1,5 @@
 """deploy/services/*.yaml: the OpenStackDataPlaneServices that let openstack-operator
-run this collection's playbooks. Applied to the test server, whose CRD is the real one (a field the
+run this collection's playbooks. Applied to the test server and a real kube-apiserver, whose CRD is the real one (a field the
 CRD does not know would be refused or pruned), and checked against the collection and its EE."""
 
 import pytest
@@ -9,6 +9,18 @@ from kubernetes import client
 from kube_support import CRDS, ROOT, run_play
 
 pytestmark = pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there")
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(api_kubeconfig):
+    """The API tests here run on both servers (``api_server``): the test server and a real kube-apiserver."""
+    return api_kubeconfig
+
+
+@pytest.fixture
+def k8s(api_client):
+    return api_client
+
 
 GROUP, VERSION = "dataplane.openstack.org", "v1beta1"
 NAMESPACE = "openstack"

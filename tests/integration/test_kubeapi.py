@@ -8,7 +8,9 @@ from kubernetes.client.rest import ApiException
 
 from kube_support import CRDS
 
-pytestmark = pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there")
+pytestmark = [pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there"),
+              pytest.mark.test_server_only("tests of the test server itself (its store, stand-ins and "
+                                           "helpers); the wire behaviour both servers share is in test_api_parity.py")]
 
 TURL = {"apiVersion": "rabbitmq.openstack.org/v1beta1", "kind": "TransportURL",
         "metadata": {"name": "nova-cell1-transport", "namespace": "default", "labels": {"app": "nova"}},

@@ -21,6 +21,7 @@ NAMESPACE = "tenrec-inventory"  # a namespace of its own: other tests' NodeSets 
 SECRET = "s3cr3t-value-in-ansibleVars"
 
 COMPUTES = {
+    "apiVersion": "%s/%s" % (GROUP, VERSION), "kind": "OpenStackDataPlaneNodeSet",
     "metadata": {"name": "tenrec-computes", "labels": {"tenrec/site": "dc1"}},
     "spec": {
         "preProvisioned": True,
@@ -48,6 +49,7 @@ COMPUTES = {
     },
 }
 EDGE = {
+    "apiVersion": "%s/%s" % (GROUP, VERSION), "kind": "OpenStackDataPlaneNodeSet",
     "metadata": {"name": "edge.computes", "labels": {"tenrec/site": "dc2"}},
     "spec": {
         "preProvisioned": True,
@@ -59,9 +61,25 @@ EDGE = {
 
 
 @pytest.fixture(scope="module")
-def api(kubeapi, kubeconfig):
+def server(api_server):
+    """This module's tests run on both servers: the test server, then a real kube-apiserver."""
+    return api_server
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(api_kubeconfig):
+    return api_kubeconfig
+
+
+@pytest.fixture(scope="module")
+def api(server, kubeconfig):
     """The two NodeSets in their namespace; a CustomObjectsApi to change them."""
-    kubeapi.create_object("", "v1", "namespaces", None, {"metadata": {"name": NAMESPACE}})
+    api_client = config.new_client_from_config(config_file=kubeconfig)
+    try:
+        client.CoreV1Api(api_client).create_namespace({"metadata": {"name": NAMESPACE}})
+    except client.exceptions.ApiException as exc:
+        if exc.status != 409:  # there already (the session's server, a second module run)
+            raise
     custom = client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig))
     for body in (COMPUTES, EDGE):
         custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, copy.deepcopy(body))
@@ -180,8 +198,8 @@ def test_missing_nodeset_fails_naming_it(api, kubeconfig, tmp_path):
             % NAMESPACE) in err
 
 
-def test_refused_credentials_fail_without_the_variables(api, kubeapi, tmp_path):
-    wrong = kubeapi.write_kubeconfig(str(tmp_path / "wrong"), token="not-the-token")
+def test_refused_credentials_fail_without_the_variables(api, server, tmp_path):
+    wrong = server.write_kubeconfig(str(tmp_path / "wrong"), token="not-the-token")
     rc, out, err = ansible_inventory(tmp_path, base(wrong), "--list")
     assert rc != 0
     assert "authentication to the Kubernetes API failed (401 Unauthorized)" in err
@@ -208,7 +226,7 @@ def test_graph_shows_the_hosts_under_computes(api, kubeconfig, tmp_path):
         assert name in lines, out
 
 
-def test_cache_serves_the_second_run(api, kubeapi, kubeconfig, tmp_path):
+def test_cache_serves_the_second_run(api, server, kubeconfig, tmp_path):
     """With cache on, the second run reads the cache: a changed object and an unreachable API do not
     show; --flush-cache reads the API again."""
     cache_dir = tmp_path / "cache"
@@ -260,7 +278,7 @@ def test_auth_from_k8s_auth_environment(api, kubeconfig, tmp_path):
     assert plain(json.loads(out))["_meta"]["hostvars"]["edge-0"]["ansible_host"] == "198.51.100.7"
 
 
-def test_lab_example_file(kubeapi, kubeconfig, tmp_path):
+def test_lab_example_file(server, kubeconfig, tmp_path):
     """inventories/lab-nodeset/tenrec.nodeset.yml, pointed at the test server, on a NodeSet shaped as
     playbooks/controlplane.yml registers the lab's (namespace openstack, the plugin's default)."""
     options = yaml.safe_load((ROOT / "inventories/lab-nodeset/tenrec.nodeset.yml").read_text())
@@ -269,7 +287,8 @@ def test_lab_example_file(kubeapi, kubeconfig, tmp_path):
     node = {"hostName": "tenrec-lab-cmp-0", "ansible": {"ansibleHost": "10.88.20.11", "ansibleUser": "cloud-admin",
                                                         "ansiblePort": 22},
             "networks": [{"name": "ctlplane", "subnetName": "subnet1", "fixedIP": "10.88.20.11", "defaultRoute": True}]}
-    lab = {"metadata": {"name": "tenrec-computes"},
+    lab = {"apiVersion": "%s/%s" % (GROUP, VERSION), "kind": "OpenStackDataPlaneNodeSet",
+           "metadata": {"name": "tenrec-computes"},
            "spec": {"preProvisioned": True, "services": [], "nodes": {"tenrec-lab-cmp-0": node},
                     "nodeTemplate": {"ansibleSSHPrivateKeySecret": "dataplane-ansible-ssh-private-key-secret"}}}
     custom = client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig))

@@ -1,5 +1,7 @@
-"""openstack_controlplane and dataplane_nodeset through Ansible against the test API server, with the
-lab's stand-in operator reporting Ready from real TCP probes."""
+"""openstack_controlplane through Ansible against the test API server, with the lab's stand-in
+operator reporting Ready from real TCP probes. The stand-in reaches into the test server's store, so
+these run on the test server only; test_modules_both_servers.py runs the modules against a real
+kube-apiserver too."""
 
 import copy
 import re
@@ -14,7 +16,9 @@ from kube_support import CRDS, ROOT, run_play
 from kubeapi import KubeAPIServer
 from kubeapi.labop import Reconciler
 
-pytestmark = pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there")
+pytestmark = [pytest.mark.skipif(not CRDS.is_dir(), reason="../shared/crds is not there"),
+              pytest.mark.test_server_only("the lab's stand-in operator (kubeapi.labop) writes into the test "
+                                           "server's store")]
 
 CR = yaml.safe_load((ROOT / "lab/openstackcontrolplane.yaml").read_text())
 
@@ -171,124 +175,3 @@ def test_absent_deletes_and_k8s_info_agrees(cluster, tmp_path):
     assert [r["metadata"]["name"] for r in res["listing"]["resources"]] == ["openstack"]
     ready = [c for c in res["listing"]["resources"][0]["status"]["conditions"] if c["type"] == "Ready"]
     assert ready and ready[0]["status"] == "True"
-
-
-NODES = [{"hostname": "compute-0", "ansible_host": "10.88.11.11",
-          "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.11", "default_route": True}]},
-         {"hostname": "compute-1", "ansible_host": "compute-1.lab",
-          "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.12"}]}]
-
-
-def nodeset_task(cluster, nodes, register="ns", **args):
-    return {"name": "Register the nodes", "register": register, "tenrec.dataplane.dataplane_nodeset": dict(
-        {"kubeconfig": cluster["kubeconfig"], "name": "tenrec-computes", "nodes": nodes}, **args)}
-
-
-def test_nodeset_registers_nodes_idempotently(cluster, tmp_path):
-    rc, out, res = run_play(tmp_path, [nodeset_task(cluster, NODES, "first"), nodeset_task(cluster, NODES, "second"),
-                                       {"name": "Read it with kubernetes.core", "register": "info",
-                                        "kubernetes.core.k8s_info": {
-                                            "kubeconfig": cluster["kubeconfig"], "namespace": "openstack",
-                                            "api_version": "dataplane.openstack.org/v1beta1",
-                                            "kind": "OpenStackDataPlaneNodeSet", "name": "tenrec-computes"}}])
-    assert rc == 0, out
-    assert res["first"]["changed"] is True and res["second"]["changed"] is False
-    spec = res["info"]["resources"][0]["spec"]
-    assert spec["preProvisioned"] is True
-    assert spec["nodes"]["compute-0"]["networks"][0]["fixedIP"] == "10.88.11.11"
-    assert spec["nodes"]["compute-1"]["ansible"]["ansibleHost"] == "compute-1.lab"
-    more = NODES + [{"hostname": "compute-2", "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.13"}]}]
-    rc, out, res = run_play(tmp_path, [nodeset_task(cluster, more)], check=True)
-    assert rc == 0 and res["ns"]["changed"] is True, out
-    current = cluster["custom"].get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
-                                                             "openstackdataplanenodesets", "tenrec-computes")
-    assert sorted(current["spec"]["nodes"]) == ["compute-0", "compute-1"]
-
-
-def stored_nodeset(cluster, name):
-    return cluster["custom"].get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
-                                                          "openstackdataplanenodesets", name)
-
-
-def test_nodeset_registers_no_services_unless_given(cluster, tmp_path):
-    """Without services the NodeSet holds an empty list, not the CRD's default (bootstrap ...
-    reboot-os ... nova): an OpenStackDataPlaneDeployment of it runs nothing over these nodes. A list
-    given is registered as is, and taking it away empties it again."""
-    crd = yaml.safe_load((CRDS / "dataplane.openstack.org_openstackdataplanenodesets.yaml").read_text())
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["services"]
-    assert "reboot-os" in schema["default"] and "minItems" not in schema  # what an absent list would become
-    name = "tenrec-services"
-    rc, out, res = run_play(tmp_path, [nodeset_task(cluster, NODES, "plain", name=name)])
-    assert rc == 0, out
-    assert stored_nodeset(cluster, name)["spec"]["services"] == []
-    assert res["plain"]["result"]["spec"]["services"] == []
-    rc, out, res = run_play(tmp_path, [nodeset_task(cluster, NODES, "some", name=name, services=["ovn", "libvirt"],
-                                                    force_conflicts=True),
-                                       nodeset_task(cluster, NODES, "emptied", name=name)])
-    assert rc == 0, out
-    assert res["some"]["changed"] is True and res["some"]["result"]["spec"]["services"] == ["ovn", "libvirt"]
-    assert res["emptied"]["changed"] is True
-    assert stored_nodeset(cluster, name)["spec"]["services"] == []
-    cluster["custom"].delete_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
-                                                      "openstackdataplanenodesets", name)
-
-
-def test_nodeset_bad_ip_names_node_and_field(cluster, tmp_path):
-    bad = [{"hostname": "compute-9", "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.300"}]}]
-    rc, out, _res = run_play(tmp_path, [nodeset_task(cluster, bad)])
-    assert rc != 0
-    assert "nodes[0] (compute-9).networks[ctlplane].fixed_ip: '10.88.11.300' is not an IP address" in out
-
-
-def test_k8s_module_applies_a_custom_resource(cluster, tmp_path):
-    """kubernetes.core.k8s itself against the server: apply, then idempotent re-apply."""
-    turl = {"apiVersion": "rabbitmq.openstack.org/v1beta1", "kind": "TransportURL",
-            "metadata": {"name": "nova-cell1-transport", "namespace": "openstack"},
-            "spec": {"rabbitmqClusterName": "rabbitmq-cell1"}}
-    task = {"kubernetes.core.k8s": {"kubeconfig": cluster["kubeconfig"], "definition": turl, "apply": True}}
-    rc, out, res = run_play(tmp_path, [dict(task, name="Apply", register="one"),
-                                       dict(task, name="Apply again", register="two")])
-    assert rc == 0, out
-    assert res["one"]["changed"] is True and res["two"]["changed"] is False
-
-
-def test_nodeset_slices_never_remove_each_others_nodes(cluster, tmp_path):
-    """AWX job slices (or a scale-out run) register only their own nodes: one after the other and at the
-    same time, every slice's nodes stay, each under its own field manager; a node no run lists any
-    more stays too. A re-run of one slice changes nothing."""
-    import threading
-    name = "tenrec-sliced"
-    slices = [[dict(NODES[0])], [dict(NODES[1])],
-              [{"hostname": "compute-%d" % i, "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.%d" % (20 + i)}]}
-               for i in (2, 3)],
-              [{"hostname": "compute-4"}]]
-    rc, out, _res = run_play(tmp_path / "s0", [nodeset_task(cluster, slices[0], name=name)])
-    assert rc == 0, out
-    rc, out, res = run_play(tmp_path / "s1", [nodeset_task(cluster, slices[1], name=name)])
-    assert rc == 0, out
-    assert res["ns"]["changed"] is True and res["ns"]["nodes"] == ["compute-1"]
-    assert sorted(stored_nodeset(cluster, name)["spec"]["nodes"]) == ["compute-0", "compute-1"]
-    # two slices at once
-    results = {}
-
-    def run_slice(index):
-        results[index] = run_play(tmp_path / ("c%d" % index), [nodeset_task(cluster, slices[index], name=name)])
-
-    threads = [threading.Thread(target=run_slice, args=(i,)) for i in (2, 3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert [results[i][0] for i in (2, 3)] == [0, 0], [results[i][1][-2000:] for i in (2, 3)]
-    stored = stored_nodeset(cluster, name)
-    assert sorted(stored["spec"]["nodes"]) == ["compute-%d" % i for i in range(5)]
-    managers = {m["manager"] for m in stored["metadata"]["managedFields"]}
-    assert {"tenrec-dataplane/compute-%d" % i for i in range(5)} <= managers, managers
-    # a slice run again: nothing changes, in check mode or not
-    for check in (True, False):
-        rc, out, res = run_play(tmp_path / ("again%s" % check), [nodeset_task(cluster, slices[0], name=name)],
-                                check=check)
-        assert rc == 0 and res["ns"]["changed"] is False, (check, out[-2000:])
-    assert sorted(stored_nodeset(cluster, name)["spec"]["nodes"]) == ["compute-%d" % i for i in range(5)]
-    cluster["custom"].delete_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
-                                                      "openstackdataplanenodesets", name)

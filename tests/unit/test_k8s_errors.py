@@ -11,6 +11,7 @@ clock stepped back must not stretch a timeout).
 import json
 
 import pytest
+import urllib3
 import yaml
 from kubernetes import client as kclient
 from kubernetes.client.exceptions import ApiException
@@ -73,6 +74,23 @@ def test_exec_handshake_status_line_only():
     assert msg == "the Kubernetes API refused the request (403 Forbidden): 403 Forbidden"
 
 
+def test_exec_handshake_with_the_body_as_a_bytes_literal():
+    """Older websocket-client releases put the body in the message as Python formats bytes
+    (``b'{...}'``, ``b"..."`` when the body holds a single quote): the Status inside is still read."""
+    body = status_body(403, "Forbidden", FORBIDDEN)
+    exc = ApiException(status=0, reason="Handshake status 403 Forbidden -+-+- %s -+-+- %r" % (HEADERS, body.encode()))
+    assert k8s.describe_api_error(exc) == "the Kubernetes API refused the request (403 Forbidden): " + FORBIDDEN
+    quoted = "pod nova-cell1-conductor-0 isn't running: it's being replaced"
+    exc = ApiException(status=0, reason="Handshake status 400 Bad Request -+-+- %s -+-+- %r" % (
+        HEADERS, status_body(400, "BadRequest", quoted).encode()))
+    assert k8s.describe_api_error(exc) == "Kubernetes API error 400 (BadRequest): " + quoted
+    text = u"conteneur arr\u00eat\u00e9 'nova-cell1-conductor'"
+    assert repr(text.encode("utf-8")).startswith('b"')
+    exc = ApiException(status=0, reason="Handshake status 500 Internal Server Error -+-+- %s -+-+- %r" % (
+        HEADERS, text.encode("utf-8")))
+    assert k8s.describe_api_error(exc) == "Kubernetes API error 500: " + text
+
+
 def test_websocket_without_http_answer_gives_the_reason():
     msg = k8s.describe_api_error(ApiException(status=0, reason="Connection to remote host was lost."))
     assert msg == "Kubernetes API WebSocket (pods/exec) failed: Connection to remote host was lost."
@@ -81,7 +99,7 @@ def test_websocket_without_http_answer_gives_the_reason():
 def test_apply_conflict_names_field_and_manager():
     assert k8s.describe_api_error(http_error(409, "Conflict", CONFLICT)) == (
         'apply conflict: field .spec.nodes.edpm-compute-0.hostName is owned by field manager "kubectl-edit" '
-        '(set force_conflicts to take it over)')
+        '(set force_conflicts: true to take it over)')
 
 
 def test_apply_conflicts_on_several_fields_and_managers():
@@ -90,7 +108,7 @@ def test_apply_conflicts_on_several_fields_and_managers():
     body = status_body(409, "Conflict", "Apply failed with 3 conflicts: ...", {"causes": causes})
     assert k8s.describe_api_error(http_error(409, "Conflict", body)) == (
         'apply conflict: field .spec.a is owned by field managers "kubectl-edit" and "helm"; field .spec.b is owned '
-        'by field manager "helm" (set force_conflicts to take them over)')
+        'by field manager "helm" (set force_conflicts: true to take them over)')
 
 
 def test_other_conflict_and_invalid_give_the_message():
@@ -240,6 +258,32 @@ def test_pod_not_ready_is_transient_and_not_execed(api, pod, why):
         run_exec(api)
     assert str(err.value) == why
     assert api.streamed == 0
+
+
+@pytest.mark.parametrize("exc", [
+    urllib3.exceptions.MaxRetryError(None, "/api/v1/namespaces/openstack/pods/" + POD, reason=urllib3.exceptions.
+                                     NewConnectionError(None, "Failed to establish a new connection: [Errno 111] "
+                                                              "Connection refused")),
+    urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer")),
+    urllib3.exceptions.ReadTimeoutError(None, "/api/v1/namespaces/openstack/pods/" + POD, "Read timed out."),
+], ids=["refused", "reset", "read-timeout"])
+def test_api_connection_lost_while_reading_the_pod_is_transient(api, exc):
+    """The API server restarting (or its connection dropped) while the Pod is read before the exec."""
+    api.pod = exc
+    with pytest.raises(k8s.ExecUnavailable) as err:
+        run_exec(api)
+    assert str(err.value).startswith("cannot reach the Kubernetes API to read Pod %s in namespace %s: " % (POD, NS))
+    assert api.streamed == 0
+
+
+def test_api_tls_failure_while_reading_the_pod_is_permanent(api):
+    """A CA or certificate that does not verify does not heal by waiting."""
+    api.pod = urllib3.exceptions.MaxRetryError(None, "/api/v1/namespaces/openstack/pods/" + POD,
+                                               reason=urllib3.exceptions.SSLError("certificate verify failed"))
+    with pytest.raises(k8s.ControlPlaneError) as err:
+        run_exec(api)
+    assert not isinstance(err.value, k8s.ExecUnavailable)
+    assert "certificate verify failed" in str(err.value)
 
 
 def test_connection_closed_before_the_exit_status_is_transient(api):
