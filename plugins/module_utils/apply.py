@@ -105,14 +105,19 @@ class Applier(object):
         In check mode the request carries ``dryRun=All``: ``after`` is what the server would store.
         ``definition`` may be an object the server returned: its status and server-set metadata are
         dropped (:func:`apply_body`). ``force_conflicts`` takes over fields other managers own.
+        ``namespace`` None is for a cluster-scoped kind (no ``metadata.namespace`` is sent).
         ``field_manager`` applies as another manager than the Applier's; ``before`` (a dict, or None
         for absent) is the object as the caller last read it, saving the GET that reads it otherwise.
         Raises DynamicApiError (422 with the schema's causes, 409 on field conflicts, ...).
         """
         body = apply_body(definition)
         body["apiVersion"], body["kind"] = self.api_version, self.kind
-        body.setdefault("metadata", {})["namespace"] = namespace
-        name = body["metadata"]["name"]
+        meta = body.setdefault("metadata", {})
+        if namespace is None:  # a cluster-scoped kind (e.g. NodeNetworkConfigurationPolicy)
+            meta.pop("namespace", None)
+        else:
+            meta["namespace"] = namespace
+        name = meta["name"]
         if before is False:
             before = self.get(name, namespace)
         kwargs = {"field_manager": field_manager or self.field_manager, "force_conflicts": force_conflicts}

@@ -148,24 +148,29 @@ def nodeset_task(cluster, nodes, register="ns", **args):
 
 
 def test_nodeset_registers_nodes_idempotently(cluster, tmp_path):
-    rc, out, res = run_play(tmp_path, [nodeset_task(cluster, NODES, "first"), nodeset_task(cluster, NODES, "second"),
-                                       {"name": "Read it with kubernetes.core", "register": "info",
-                                        "kubernetes.core.k8s_info": {
-                                            "kubeconfig": cluster["kubeconfig"], "namespace": "openstack",
-                                            "api_version": "dataplane.openstack.org/v1beta1",
-                                            "kind": "OpenStackDataPlaneNodeSet", "name": "tenrec-computes"}}])
-    assert rc == 0, out
-    assert res["first"]["changed"] is True and res["second"]["changed"] is False
-    spec = res["info"]["resources"][0]["spec"]
-    assert spec["preProvisioned"] is True
-    assert spec["nodes"]["compute-0"]["networks"][0]["fixedIP"] == "10.88.11.11"
-    assert spec["nodes"]["compute-1"]["ansible"]["ansibleHost"] == "compute-1.lab"
-    more = NODES + [{"hostname": "compute-2", "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.13"}]}]
-    rc, out, res = run_play(tmp_path, [nodeset_task(cluster, more)], check=True)
-    assert rc == 0 and res["ns"]["changed"] is True, out
-    current = cluster["custom"].get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
-                                                             "openstackdataplanenodesets", "tenrec-computes")
-    assert sorted(current["spec"]["nodes"]) == ["compute-0", "compute-1"]
+    """Registered once, unchanged the second time; check mode adds nothing. The NodeSet is deleted
+    after (the session's servers are shared: test_nodeset_inventory registers one of this name)."""
+    try:
+        rc, out, res = run_play(tmp_path, [nodeset_task(cluster, NODES, "first"), nodeset_task(cluster, NODES, "second"),
+                                           {"name": "Read it with kubernetes.core", "register": "info",
+                                            "kubernetes.core.k8s_info": {
+                                                "kubeconfig": cluster["kubeconfig"], "namespace": "openstack",
+                                                "api_version": "dataplane.openstack.org/v1beta1",
+                                                "kind": "OpenStackDataPlaneNodeSet", "name": "tenrec-computes"}}])
+        assert rc == 0, out
+        assert res["first"]["changed"] is True and res["second"]["changed"] is False
+        spec = res["info"]["resources"][0]["spec"]
+        assert spec["preProvisioned"] is True
+        assert spec["nodes"]["compute-0"]["networks"][0]["fixedIP"] == "10.88.11.11"
+        assert spec["nodes"]["compute-1"]["ansible"]["ansibleHost"] == "compute-1.lab"
+        more = NODES + [{"hostname": "compute-2", "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.13"}]}]
+        rc, out, res = run_play(tmp_path, [nodeset_task(cluster, more)], check=True)
+        assert rc == 0 and res["ns"]["changed"] is True, out
+        current = cluster["custom"].get_namespaced_custom_object("dataplane.openstack.org", "v1beta1", "openstack",
+                                                                 "openstackdataplanenodesets", "tenrec-computes")
+        assert sorted(current["spec"]["nodes"]) == ["compute-0", "compute-1"]
+    finally:
+        cluster["custom"].delete_namespaced_custom_object(*NS_KEY, "tenrec-computes")
 
 
 def stored_nodeset(cluster, name):
