@@ -70,10 +70,11 @@ class Reconciler(threading.Thread):
     :param ca_bundle_secret: Secret name written to ``status.tls.caBundleSecretName``; ``""`` writes none.
     """
 
-    def __init__(self, server, probes, interval=2.0, ca_bundle_secret=""):
+    def __init__(self, server, probes, interval=2.0, ca_bundle_secret="", gate=None):
         super().__init__(daemon=True)
         self.server, self.probes, self.interval = server, list(probes), interval
         self.ca_bundle_secret = ca_bundle_secret
+        self.gate = gate  # callable: False while the control plane must not turn Ready yet
         self.stopping = threading.Event()
 
     def conditions(self):
@@ -105,7 +106,7 @@ class Reconciler(threading.Thread):
 
     def reconcile_once(self):
         res = self.server.resources.get(CP)
-        if res is None:
+        if res is None or (self.gate is not None and not self.gate()):
             return
         with self.server.store.lock:
             objs = [copy.deepcopy(o) for k, o in self.server.store.objects.items()
@@ -127,6 +128,51 @@ class Reconciler(threading.Thread):
                                     check_rv=False)
             except Exception:  # pylint: disable=broad-except  # deleted meanwhile: next round
                 continue
+
+    def run(self):
+        while not self.stopping.wait(self.interval):
+            self.reconcile_once()
+
+    def stop(self):
+        self.stopping.set()
+
+
+class DeferredPublisher(threading.Thread):
+    """:func:`publish` ``docs`` once an OpenStackControlPlane exists in ``namespace``, as
+    openstack-operator's service operators create their objects (TransportURL, KeystoneAPI, the
+    Secrets, the conductor Pod...) after the control plane is applied: for a lab API that starts as
+    an empty cluster, where neither those kinds nor the namespace exist yet. A document whose kind is
+    not served yet waits for a later round; each is published once. ``done()`` is True when none is
+    left (the Reconciler's ``gate``: the control plane turns Ready only after that)."""
+
+    def __init__(self, server, docs, namespace="openstack", interval=1.0):
+        super().__init__(daemon=True)
+        self.server, self.namespace, self.interval = server, namespace, interval
+        self.pending = [copy.deepcopy(d) for d in docs]
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def done(self):
+        with self.lock:
+            return not self.pending
+
+    def reconcile_once(self):
+        with self.lock:
+            if not self.pending or self.server.resources.get(CP) is None:
+                return
+            with self.server.store.lock:
+                applied = any((k[0], k[1], k[2]) == (CP[0], CP[2], self.namespace) for k in self.server.store.objects)
+            if not applied:
+                return
+            left = []
+            for doc in self.pending:
+                try:
+                    _plural(self.server, doc)
+                except ValueError:  # its operator's CRD is not served yet
+                    left.append(doc)
+                    continue
+                publish(self.server, [doc], self.namespace)
+            self.pending = left
 
     def run(self):
         while not self.stopping.wait(self.interval):

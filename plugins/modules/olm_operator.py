@@ -139,6 +139,14 @@ options:
         re-resolves a Subscription this task changed.
     type: int
     default: 30
+  installed_crd:
+    description:
+      - A CRD (C(<plural>.<group>), for example C(certificates.cert-manager.io)) that shows the operator
+        is installed already. When the API serves it and O(namespace) has no Subscription of this
+        name, the operator was installed some other way - nothing is applied or waited for, and
+        RV(installed_elsewhere) is true.
+      - When the Subscription exists, the module goes on as without this option.
+    type: str
 notes:
   - openstack-operator upstream (install_yamls, ci-framework) - namespace C(openstack-operators),
     OperatorGroup C(openstack) with no spec, CatalogSource C(openstack-operator-index) (grpc, the
@@ -232,6 +240,10 @@ conditions:
   returned: success
   type: list
   elements: dict
+installed_elsewhere:
+  description: True when O(installed_crd) is served without a Subscription of this name (nothing was done).
+  returned: success
+  type: bool
 duration:
   description: Seconds spent applying and waiting.
   returned: always
@@ -290,12 +302,31 @@ def label(kind, namespace, name):
     return "%s %s/%s" % (kind, namespace, name) if namespace else "%s %s" % (kind, name)
 
 
+def installed_elsewhere(client, crd, namespace, subscription):
+    """True when the CRD ``crd`` (``<plural>.<group>``) is served and ``namespace`` has no Subscription
+    ``subscription``: the operator was installed some other way, so it is left alone."""
+    crds = client.resource("CustomResourceDefinition", "apiextensions.k8s.io/v1")
+    try:
+        crds.get(name=crd)
+    except NotFoundError:
+        return False
+    subs = client.resource("Subscription", "operators.coreos.com/v1alpha1")
+    try:
+        subs.get(name=subscription, namespace=namespace)
+    except NotFoundError:
+        return True
+    return False
+
+
 def run(module):
     p = module.params
     started = time.monotonic()
     client = get_api_client(module)
     objects = build(p)
     ns = p["namespace"]
+    if p["installed_crd"] and installed_elsewhere(client, p["installed_crd"], ns, objects[-1][3]["metadata"]["name"]):
+        return dict(changed=False, objects=[], diff={"before": {}, "after": {}}, csv="", phase="", install_plan="",
+                    conditions=[], installed_elsewhere=True, duration=round(time.monotonic() - started, 1))
     namespace_exists = True
     report, before_all, after_all, changed_any = [], {}, {}, False
     sub_before = None
@@ -323,7 +354,7 @@ def run(module):
         report.append({"kind": kind, "name": name, "namespace": where or "", "changed": changed,
                        "validated": validated})
     result = dict(changed=changed_any, objects=report, diff={"before": before_all, "after": after_all},
-                  csv="", phase="", install_plan="", conditions=[])
+                  csv="", phase="", install_plan="", conditions=[], installed_elsewhere=False)
     sub_name = objects[-1][3]["metadata"]["name"]
     if p["wait"] and (not module.check_mode or sub_before is not None):
         readers = {}
@@ -365,6 +396,7 @@ def main():
             timeout=dict(type="int", default=600),
             delay=dict(type="int", default=5),
             resolution_grace=dict(type="int", default=30),
+            installed_crd=dict(type="str"),
             **APPLY_ARGS
         ),
         supports_check_mode=True,

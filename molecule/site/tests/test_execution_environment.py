@@ -15,6 +15,7 @@ it: the container of its AnsibleEE Job, with the Job's args, environment and mou
 """
 
 import base64
+import hashlib
 import json
 import os
 import ssl
@@ -30,7 +31,7 @@ import ansible_runner
 import pytest
 import yaml
 
-from test_site import COMPUTES, FIRST, PASSWORD, ROOT, VARS, cmp_file, failures, lab_nodeset
+from test_site import COMPUTES, FIRST, PASSWORD, ROOT, VARS, cmp_file, failures, lab_api, lab_nodeset
 # cloud is a fixture: pytest finds it by name in this module
 from test_site import cloud  # noqa: F401  # pylint: disable=unused-import
 
@@ -68,9 +69,16 @@ def run_slice(image, hosts):
         return result.rc, list(result.events), result.stdout.read(), result.stats or {}
 
 
+def osp_secret_hash():
+    """SHA-256 of osp-secret's data as the lab API stores it (compared, never printed)."""
+    data = lab_api("CoreV1Api").read_namespaced_secret("osp-secret", "openstack").data
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 def test_two_slices_at_once_in_the_ee_change_nothing_keep_every_node_and_hold_no_secret(image, cloud):
     key = cmp_file(FIRST, "/etc/pki/tls/private/ovn_controller.key")
     key_line = [line for line in key.splitlines() if line and not line.startswith("-----")][0]
+    osp_secret = osp_secret_hash()
     results = {}
     threads = [threading.Thread(target=lambda n=name: results.__setitem__(n, run_slice(image, n))) for name in COMPUTES]
     for thread in threads:
@@ -92,6 +100,8 @@ def test_two_slices_at_once_in_the_ee_change_nothing_keep_every_node_and_hold_no
             assert secret not in out, "%r in the -vvv output of slice %s" % (secret, name)
             assert secret not in stored, "%r in the job events of slice %s" % (secret, name)
 
+    # the bootstrap in each slice left osp-secret as it was (no key generated again, none rotated)
+    assert osp_secret_hash() == osp_secret
     # no slice removed the other's node from the NodeSet; every compute is still up
     assert sorted(lab_nodeset()["spec"]["nodes"]) == sorted(COMPUTES)
     services = {s.host: s for s in cloud.compute.services(binary="nova-compute")}
