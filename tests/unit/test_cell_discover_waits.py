@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import ControlPlaneError, ExecUnavailable
 from ansible_collections.tenrec.dataplane.plugins.modules import cell_discover_hosts
+from unit_support import SteppedClock
 
 POD, NS = "nova-cell1-conductor-0", "openstack"
 MAPPED = (0, "Creating host mapping for service compute-0\n", "")
@@ -17,30 +18,11 @@ LISTED = (0, "| cell1 | 1c0d | compute-0 |\n", "")
 NOT_LISTED = (0, "", "")
 
 
-class Clock(object):
-    """``time`` stand-in: monotonic seconds move on sleep (and on the fake exec); time() never does."""
-
-    def __init__(self):
-        self.now, self.sleeps = 0.0, 0
-
-    def time(self):
-        return 1.0e9
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps += 1
-        if self.sleeps > 200:
-            raise AssertionError("the wait never ended: it does not count monotonic time")
-        self.now += seconds
-
-
 @pytest.fixture
 def discover(monkeypatch):
     """Run the Discoverer against ``answers``: each an (rc, out, err), an exception, or a callable of
     the exec's timeout returning one of those; the last answer repeats."""
-    clock = Clock()
+    clock = SteppedClock(max_sleeps=200)  # room for this module's longer waits
     monkeypatch.setattr(cell_discover_hosts, "time", clock)
     calls = []
 

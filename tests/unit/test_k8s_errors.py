@@ -20,6 +20,7 @@ from kubernetes.dynamic.exceptions import api_exception
 from ansible_collections.tenrec.dataplane.plugins.module_utils import apply as apply_utils
 from ansible_collections.tenrec.dataplane.plugins.module_utils import k8s
 from ansible_collections.tenrec.dataplane.plugins.modules import compute_service_info
+from unit_support import SteppedClock
 
 POD, NS, CONTAINER = "nova-cell1-conductor-0", "openstack", "nova-cell1-conductor"
 HEADERS = ("{'audit-id': '5c1e', 'cache-control': 'no-cache, private', 'content-type': 'application/json', "
@@ -359,23 +360,6 @@ def test_apply_strips_server_set_metadata_and_status():
 
 
 # ----- the waits' clock ----------------------------------------------------------------------------
-class SteppedClock(object):
-    """``time`` stand-in whose wall clock is stuck (stepped back by NTP, say) while monotonic time runs."""
-
-    def __init__(self):
-        self.now, self.sleeps = 0.0, 0
-
-    def time(self):
-        return 1.0e9
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps += 1
-        if self.sleeps > 100:
-            raise AssertionError("the wait never ended: it does not count monotonic time")
-        self.now += seconds
 
 
 def test_wait_ready_times_out_on_monotonic_time(monkeypatch):

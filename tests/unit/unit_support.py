@@ -1,4 +1,4 @@
-"""Constants shared by the unit tests: the repository root and a valid contract."""
+"""Shared by the unit tests: the repository root, a valid contract, a stepped clock."""
 
 import pathlib
 
@@ -20,3 +20,25 @@ VALID_CONTRACT = {
     "metadata_proxy_shared_secret": "M3taSecret",
     "novncproxy_base_url": "https://nova-novncproxy-cell1-public.apps.example.com/vnc_lite.html",
 }
+
+
+class SteppedClock(object):
+    """``time`` stand-in for the waits: monotonic seconds move on sleep (and on whatever the test
+    advances ``now`` by), while the wall clock ``time()`` is stuck (stepped back by NTP, say).
+    More than ``max_sleeps`` sleeps fail the test: the wait never ended, it does not count
+    monotonic time."""
+
+    def __init__(self, max_sleeps=100):
+        self.now, self.sleeps, self.max_sleeps = 0.0, 0, max_sleeps
+
+    def time(self):
+        return 1.0e9
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps += 1
+        if self.sleeps > self.max_sleeps:
+            raise AssertionError("the wait never ended: it does not count monotonic time")
+        self.now += seconds
