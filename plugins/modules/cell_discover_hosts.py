@@ -102,17 +102,14 @@ stdout_lines:
   elements: str
 """
 
-import math
 import re
-import time
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import (
-    ControlPlaneError, ExecUnavailable, auth_argument_spec, call_or_fail, pod_exec)
+from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import ControlPlaneError, auth_argument_spec, call_or_fail
+from ansible_collections.tenrec.dataplane.plugins.module_utils.nova_manage import NovaManage, parse_list_hosts  # noqa: F401 pylint: disable=unused-import
 
 DISCOVER = ["nova-manage", "cell_v2", "discover_hosts", "--by-service", "--verbose"]
-LIST_HOSTS = ["nova-manage", "cell_v2", "list_hosts"]
 CREATED = re.compile(r"Creating host mapping for (?:service|compute host) '?([^'\s:]+)")
 
 
@@ -121,58 +118,9 @@ def parse_mapped(text):
     return CREATED.findall(text)
 
 
-def parse_list_hosts(text, cell):
-    """Host names in ``cell`` from the table ``nova-manage cell_v2 list_hosts`` prints."""
-    hosts = []
-    for line in text.splitlines():
-        cols = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cols) == 3 and cols[0] == cell:
-            hosts.append(cols[2])
-    return hosts
-
-
-class Discoverer(object):
+class Discoverer(NovaManage):
     """Run nova-manage in the conductor Pod (see DOCUMENTATION); one deadline, ``timeout`` seconds
     of ``time.monotonic()`` from construction, bounds everything."""
-
-    def __init__(self, client, params):
-        self.client, self.p = client, params
-        self.namespace = params["namespace"]
-        self.pod = params["pod"] or "nova-%s-conductor-0" % params["cell"]
-        self.container = params["container"] or "nova-%s-conductor" % params["cell"]
-        self.deadline = time.monotonic() + params["timeout"]
-
-    def left(self):
-        """Seconds (float) until the deadline; negative once past."""
-        return self.deadline - time.monotonic()
-
-    def pause(self):
-        time.sleep(max(0, min(self.p["delay"], self.left())))
-
-    def nova_manage(self, argv):
-        """stdout (str) of ``argv`` in the conductor; ExecUnavailable is retried until the deadline.
-
-        :raises ControlPlaneError: nova-manage exited non-zero (with its output), the exec failed for
-            good, or the Pod could not take it before the deadline (naming the Pod and the last error).
-        """
-        while True:
-            try:
-                rc, out, err = pod_exec(self.client, self.namespace, self.pod, self.container, argv,
-                                        timeout=max(1, int(math.ceil(self.left()))))
-                break
-            except ExecUnavailable as exc:
-                last = self.left() <= self.p["delay"]  # no try at the deadline: it would only be cut short
-                self.pause()
-                if last:
-                    raise ControlPlaneError("%s could not run in Pod %s (namespace %s) within %d s; last error: %s"
-                                            % (" ".join(argv), self.pod, self.namespace, self.p["timeout"], exc))
-        if rc != 0:
-            raise ControlPlaneError("%s in Pod %s (namespace %s) exited %d: %s" % (
-                " ".join(argv), self.pod, self.namespace, rc, (err or out).strip()[-2000:]))
-        return out
-
-    def cell_hosts(self):
-        return parse_list_hosts(self.nova_manage(LIST_HOSTS), self.p["cell"])
 
     def run(self, check_mode):
         wanted = self.p["hosts"]

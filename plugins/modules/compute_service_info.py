@@ -17,7 +17,9 @@ description:
     C(os-services)), its hypervisor (C(os-hypervisors), matched by the hypervisor's service host) and
     the Placement resource provider of that hypervisor (same UUID, or same name).
   - A host is C(ready) when its nova-compute service is C(state=up) and C(status=enabled), its
-    hypervisor exists and its resource provider exists.
+    hypervisor exists, its resource provider exists and Neutron reports each of O(agent_types) alive
+    on it (Networking API C(agents), matched by host). Neutron binds no port to a host whose OVN
+    Controller agent it holds dead, so an instance could not boot there yet.
   - With O(wait), polls until every host is ready, then returns; after O(timeout) seconds (wall
     clock, counted from the module's start) fails
     listing each host still not ready and what it lacks. API errors while waiting count as not
@@ -46,6 +48,13 @@ options:
     description: Seconds between two polls with O(wait).
     type: int
     default: 5
+  agent_types:
+    description:
+      - Neutron agent types (C(agent_type) as C(openstack network agent list) shows it) that must be
+        alive on each host; an empty list checks none (and makes no Networking API call).
+    type: list
+    elements: str
+    default: [OVN Controller agent]
 """
 
 EXAMPLES = r"""
@@ -83,6 +92,10 @@ hosts:
     resource_provider:
       description: From Placement C(/resource_providers) - C(id), C(name), C(generation).
       type: dict
+    agents:
+      description: The host's Neutron agents of O(agent_types) - C(id), C(agent_type), C(alive).
+      type: list
+      elements: dict
 """
 
 import time
@@ -100,6 +113,7 @@ class ComputeServiceInfoModule(OpenStackModule):
         wait=dict(type="bool", default=False),
         timeout=dict(type="int", default=300),
         delay=dict(type="int", default=5),
+        agent_types=dict(type="list", elements="str", default=["OVN Controller agent"]),
     )
     module_kwargs = dict(supports_check_mode=True)
 
@@ -108,6 +122,8 @@ class ComputeServiceInfoModule(OpenStackModule):
         services = {s.host: s for s in self.conn.compute.services(binary="nova-compute")}
         hypervisors = list(self.conn.compute.hypervisors(details=True))
         providers = list(self.conn.placement.resource_providers())
+        types = self.params["agent_types"]
+        agents = [a for a in self.conn.network.agents() if a.agent_type in types] if types else []
         out = []
         for host in self.params["hosts"]:
             svc = services.get(host)
@@ -133,12 +149,17 @@ class ComputeServiceInfoModule(OpenStackModule):
                 missing.append("no hypervisor")
             if rp is None:
                 missing.append("no Placement resource provider")
+            mine = [a for a in agents if a.host == host]
+            for kind in types:
+                if not any(a.agent_type == kind and a.is_alive for a in mine):
+                    missing.append("no %s alive in Neutron" % kind)
             out.append(dict(
                 host=host, ready=not missing, missing=missing,
                 service=_pick(svc, id="id", state="state", status="status", zone="availability_zone",
                               updated_at="updated_at"),
                 hypervisor=_pick(hyp, id="id", name="name", state="state", status="status", type="hypervisor_type"),
-                resource_provider=_pick(rp, id="id", name="name", generation="generation")))
+                resource_provider=_pick(rp, id="id", name="name", generation="generation"),
+                agents=[dict(id=a.id, agent_type=a.agent_type, alive=a.is_alive) for a in mine]))
         return out
 
     def run(self):
@@ -152,7 +173,7 @@ class ComputeServiceInfoModule(OpenStackModule):
                 # while waiting, an API error (a 5xx while nova-compute registers, a restarting API)
                 # is one more reason to poll again; the last one is reported on timeout
                 hosts, error = [dict(host=h, ready=False, missing=["API error: %s" % exc], service={},
-                                     hypervisor={}, resource_provider={}) for h in self.params["hosts"]], exc
+                                     hypervisor={}, resource_provider={}, agents=[]) for h in self.params["hosts"]], exc
             waiting = [h for h in hosts if not h["ready"]]
             if not (self.params["wait"] and waiting):
                 self.exit_json(changed=False, hosts=hosts)

@@ -121,6 +121,14 @@ options:
         partial inventory) - it would remove the other runs' nodes.
     type: bool
     default: false
+  absent_nodes:
+    description:
+      - Host names to remove from the NodeSet (a scale-in); they must not be in O(nodes). Each is
+        removed as O(prune) removes a node - its own field manager gives it up, and another manager
+        still holding it fails the module naming that manager. A name not in the NodeSet is no change.
+    type: list
+    elements: str
+    default: []
   node_template_vars:
     description: C(spec.nodeTemplate.ansible.ansibleVars) shared by all nodes (no secrets here).
     type: dict
@@ -157,7 +165,7 @@ nodes:
   type: list
   elements: str
 removed:
-  description: Names of the nodes O(prune) removed (or would remove, in check mode).
+  description: Names of the nodes O(prune) or O(absent_nodes) removed (or would remove, in check mode).
   returned: success
   type: list
   elements: str
@@ -222,6 +230,9 @@ def build(p):
 
 def run(module):
     p = module.params
+    both = sorted(set(p.get("absent_nodes") or []) & set(n["hostname"] for n in p["nodes"]))
+    if both:
+        raise ControlPlaneError("absent_nodes and nodes both name %s" % ", ".join(both))
     body = build(p)
     applier = Applier(get_api_client(module), API_VERSION, KIND, p["field_manager"])
     if p["state"] == "absent":
@@ -243,8 +254,10 @@ def run(module):
                                                     before=current)
             nodes[hostname] = current["spec"]["nodes"][hostname]
     removed = []
-    if p["prune"] and before is not None:
-        for hostname in sorted(set(current["spec"].get("nodes") or {}) - set(body["spec"]["nodes"])):
+    present = set(current["spec"].get("nodes") or {}) if before is not None else set()
+    doomed = present - set(body["spec"]["nodes"]) if p["prune"] else present & set(p.get("absent_nodes") or [])
+    if doomed:
+        for hostname in sorted(doomed):
             current = prune_node(applier, p, hostname, current, module.check_mode, force)
             nodes.pop(hostname, None)
             removed.append(hostname)
@@ -308,6 +321,7 @@ def main():
             services=dict(type="list", elements="str", default=[]),
             node_template_vars=dict(type="dict", default={}),
             prune=dict(type="bool", default=False),
+            absent_nodes=dict(type="list", elements="str", default=[]),
             **APPLY_ARGS
         ),
         supports_check_mode=True,

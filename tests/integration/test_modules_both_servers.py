@@ -299,6 +299,33 @@ def test_nodeset_prune_removes_a_node_the_run_leaves_out(cluster, tmp_path):
     cluster["custom"].delete_namespaced_custom_object(*NS_KEY, name)
 
 
+def test_nodeset_absent_nodes_removes_only_the_named_node(cluster, tmp_path):
+    """Scale in: a run over the remaining nodes with absent_nodes removes that node and keeps a node
+    another run (a slice) registered; check mode says so first and writes nothing; the re-run
+    changes nothing; naming a node in both lists fails before any request."""
+    name = "tenrec-scaled-in"
+    three = NODES + [{"hostname": "compute-2", "ansible_host": "10.88.11.13",
+                      "networks": [{"name": "ctlplane", "fixed_ip": "10.88.11.13"}]}]
+    rc, out, res = run_play(tmp_path / "all", [nodeset_task(cluster, three[:2], name=name),
+                                               nodeset_task(cluster, three[2:], "slice", name=name)])
+    assert rc == 0, out
+    assert sorted(stored_nodeset(cluster, name)["spec"]["nodes"]) == ["compute-0", "compute-1", "compute-2"]
+    rc, out, res = run_play(tmp_path / "dry", [nodeset_task(cluster, NODES[:1], name=name, absent_nodes=["compute-1"])],
+                            check=True)
+    assert rc == 0 and res["ns"]["changed"] is True and res["ns"]["removed"] == ["compute-1"], out
+    assert sorted(stored_nodeset(cluster, name)["spec"]["nodes"]) == ["compute-0", "compute-1", "compute-2"]
+    rc, out, res = run_play(tmp_path / "in", [nodeset_task(cluster, NODES[:1], name=name, absent_nodes=["compute-1"]),
+                                              nodeset_task(cluster, NODES[:1], "again", name=name,
+                                                           absent_nodes=["compute-1"])])
+    assert rc == 0, out
+    assert res["ns"]["changed"] is True and res["ns"]["removed"] == ["compute-1"]
+    assert res["again"]["changed"] is False and res["again"]["removed"] == []
+    assert sorted(stored_nodeset(cluster, name)["spec"]["nodes"]) == ["compute-0", "compute-2"]
+    rc, out, _res = run_play(tmp_path / "both", [nodeset_task(cluster, NODES[:1], name=name, absent_nodes=["compute-0"])])
+    assert rc != 0 and "absent_nodes and nodes both name compute-0" in out, out[-2000:]
+    cluster["custom"].delete_namespaced_custom_object(*NS_KEY, name)
+
+
 def test_nodeset_field_of_another_manager_fails_naming_it_unless_forced(cluster, tmp_path):
     """Another tool owns a node's ansibleUser with another value: the module fails naming that manager
     and the field; force_conflicts takes it over. Prune will not remove a node another manager holds."""

@@ -9,6 +9,7 @@ within ``timeout`` wall-clock seconds however many nova-manage runs it takes.
 import pytest
 
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import ControlPlaneError, ExecUnavailable
+from ansible_collections.tenrec.dataplane.plugins.module_utils import nova_manage
 from ansible_collections.tenrec.dataplane.plugins.modules import cell_discover_hosts
 from unit_support import SteppedClock
 
@@ -23,7 +24,7 @@ def discover(monkeypatch):
     """Run the Discoverer against ``answers``: each an (rc, out, err), an exception, or a callable of
     the exec's timeout returning one of those; the last answer repeats."""
     clock = SteppedClock(max_sleeps=200)  # room for this module's longer waits
-    monkeypatch.setattr(cell_discover_hosts, "time", clock)
+    monkeypatch.setattr(nova_manage, "time", clock)
     calls = []
 
     def run(answers, check_mode=False, **params):
@@ -40,7 +41,7 @@ def discover(monkeypatch):
                 raise answer
             return answer
 
-        monkeypatch.setattr(cell_discover_hosts, "pod_exec", fake_exec)
+        monkeypatch.setattr(nova_manage, "pod_exec", fake_exec)
         return cell_discover_hosts.Discoverer(object(), params).run(check_mode)
 
     run.clock, run.calls = clock, calls
@@ -103,4 +104,4 @@ def test_timeout_is_wall_clock_across_nova_manage_runs(discover):
 def test_check_mode_runs_only_list_hosts(discover):
     result = discover([NOT_LISTED], check_mode=True)
     assert result["changed"] is True and result["attempts"] == 0
-    assert [c["argv"] for c in discover.calls] == [cell_discover_hosts.LIST_HOSTS]
+    assert [c["argv"] for c in discover.calls] == [nova_manage.LIST_HOSTS]

@@ -3,7 +3,8 @@ output, in the format nova 26 (Zed) prints; the site scenario runs them against 
 
 import pytest
 
-from ansible_collections.tenrec.dataplane.plugins.modules import amqp_probe, cell_discover_hosts
+from ansible_collections.tenrec.dataplane.plugins.module_utils import nova_manage
+from ansible_collections.tenrec.dataplane.plugins.modules import amqp_probe, cell_discover_hosts, compute_drain
 
 # nova-manage cell_v2 discover_hosts --by-service --verbose, new hosts found
 DISCOVER_NEW = """Found 2 cell mappings.
@@ -66,3 +67,31 @@ def test_transport_url_hosts(url, expected):
 def test_transport_url_with_another_scheme_is_refused():
     with pytest.raises(ValueError, match="expected rabbit://"):
         amqp_probe.parse_transport_url("kafka://u:p@broker:9092/")
+
+
+LIST_CELLS = """+-------+--------------------------------------+-----------------------------------+---------------------------------+----------+
+|  Name |                 UUID                 |           Transport URL           |       Database Connection       | Disabled |
++-------+--------------------------------------+-----------------------------------+---------------------------------+----------+
+| cell0 | 00000000-0000-0000-0000-000000000000 |               none:/              | mysql+pymysql://nova:****@db/n0 |  False   |
+| cell1 | 5b0c4c7e-3b8e-4a3e-9d0b-3e1f6c1d2a11 | rabbit://nova:****@rabbit:5671/?s |  mysql+pymysql://nova:****@db/n |  False   |
++-------+--------------------------------------+-----------------------------------+---------------------------------+----------+
+"""
+
+
+def test_parse_cell_uuid():
+    assert nova_manage.parse_cell_uuid(LIST_CELLS, "cell1") == "5b0c4c7e-3b8e-4a3e-9d0b-3e1f6c1d2a11"
+    assert nova_manage.parse_cell_uuid(LIST_CELLS, "cell0") == "00000000-0000-0000-0000-000000000000"
+    assert nova_manage.parse_cell_uuid(LIST_CELLS, "cell2") is None
+
+
+class _Server(object):
+    def __init__(self, name, status, task_state=None):
+        self.name, self.id, self.status, self.task_state = name, "id-" + name, status, task_state
+
+
+def test_drain_refuses_servers_that_cannot_move():
+    servers = [_Server("a", "ACTIVE"), _Server("p", "PAUSED"), _Server("s", "SHUTOFF"), _Server("e", "ERROR"),
+               _Server("m", "ACTIVE", "migrating"), _Server("r", "RESCUE")]
+    assert compute_drain.unmovable(servers) == [
+        "e (id-e): status ERROR, task None", "m (id-m): status ACTIVE, task migrating",
+        "r (id-r): status RESCUE, task None"]

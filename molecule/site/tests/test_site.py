@@ -377,7 +377,7 @@ def test_wait_names_each_host_that_is_not_in_and_what_it_lacks():
     rc, _events, out, _stats = run_playbook(play)
     assert rc != 0
     assert ("compute hosts not ready after 4 s: tenrec-lab-cmp-99: no nova-compute service, no hypervisor, "
-            "no Placement resource provider") in out, out[-2000:]
+            "no Placement resource provider, no OVN Controller agent alive in Neutron") in out, out[-2000:]
     assert FIRST + ":" not in out
     assert PASSWORD not in out
 
