@@ -58,6 +58,11 @@ def test_scenario(scenario):
     result = subprocess.run(["molecule", "test", "-s", scenario], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     print(result.stdout[-20000:])
+    # the whole run, passing or not, for whoever reads the test command's logs (.cache/molecule-<s>.log)
+    (ROOT / ".cache").mkdir(exist_ok=True)
+    log = ROOT / ".cache" / ("molecule-%s.log" % scenario)
+    with os.fdopen(os.open(str(log), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(result.stdout)
     assert result.returncode == 0, "molecule test -s %s failed, see captured output" % scenario
     assert _containers(scenario) == [], "containers left behind"
     if _config(scenario)["driver"]["name"] == "default":  # the lab's API server

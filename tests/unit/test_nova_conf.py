@@ -9,8 +9,9 @@ import pytest
 from unit_support import ROOT, VALID_CONTRACT
 
 
-def render_role(tmp_path, role, templates, family, **extra):
-    """Render ``templates`` of ``role`` for ``family``; return the output folder."""
+def render_role(tmp_path, role, templates, family, inventory_hosts=None, **extra):
+    """Render ``templates`` of ``role`` for ``family`` (with ``inventory_hosts``, ``{name: vars}``, in the
+    inventory too, not in the play); return the output folder."""
     out = tmp_path / family
     out.mkdir()
     extravars = {"repo": str(ROOT), "out": str(out), "family": family, "role": role, "templates": templates,
@@ -19,7 +20,8 @@ def render_role(tmp_path, role, templates, family, **extra):
     runner_dir.mkdir()
     # localhost alone: the lab inventory's group_vars stay out of the rendering
     inventory = {"all": {"hosts": {"localhost": {"ansible_connection": "local",
-                                                 "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}}
+                                                 "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+                                   **(inventory_hosts or {})}}}
     result = ansible_runner.run(private_data_dir=str(runner_dir),
                                 playbook=str(ROOT / "tests/unit/playbooks/render.yml"),
                                 inventory=inventory, extravars=extravars, quiet=True,

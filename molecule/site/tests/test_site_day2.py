@@ -131,3 +131,111 @@ def test_scale_out_with_limit_rejoins_the_node_alone_and_it_runs_an_instance(hos
     log = console(cloud, server)
     assert "tenrec-guest: ready" in log and "tenrec-guest: ping %s ok" % peer_ip in log, \
         [line for line in log.splitlines() if "tenrec-guest" in line]
+
+
+DRIFT = os.path.join(ROOT, "playbooks/drift.yml")
+
+
+def drift_run(tmp_path):
+    """The drift report as a scheduled AWX job runs it: --check --diff with the callback on."""
+    report_dir = tmp_path / "drift"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    rc, events, out, stats = run_playbook(
+        DRIFT, cmdline="--check --diff",
+        env={"ANSIBLE_CALLBACKS_ENABLED": "tenrec.dataplane.play_times,tenrec.dataplane.drift",
+             "TENREC_DRIFT_REPORT_DIR": str(report_dir)})
+    reports = {name: json.loads((report_dir / ("%s.json" % name)).read_text())
+               for name in COMPUTES if (report_dir / ("%s.json" % name)).exists()}
+    return rc, events, out, stats, reports
+
+
+def test_drift_report_of_the_converged_fleet_says_no_drift(host, tmp_path):
+    """Nothing would change on any compute; the only drift is a managed package the lab's image holds
+    at an older version than the mirror's (what apt itself says is upgradable). Once an operator
+    upgrades it, the report says no drift and the run passes."""
+    rc, events, out, stats, reports = drift_run(tmp_path / "before")
+    assert sorted(reports) == sorted(COMPUTES)
+    assert {name: (r["changes"], r["failures"]) for name, r in reports.items()} == \
+        {name: ([], []) for name in COMPUTES}, out[-3000:]
+    assert changed_hosts(stats) == {}, stats
+    behind = {}
+    for name in COMPUTES:
+        names = sorted(p["name"] for p in reports[name]["packages_behind"])
+        upgradable = cmp(host, name).check_output("apt list --upgradable 2>/dev/null")
+        for package in names:
+            assert package + "/" in upgradable, (name, package, upgradable)
+        behind[name] = names
+    assert (rc == 0) == (not any(behind.values())), (rc, behind)
+    for name, names in behind.items():
+        if names:
+            cmp(host, name).check_output("DEBIAN_FRONTEND=noninteractive apt-get install -y --only-upgrade %s"
+                                         % " ".join(names))
+    rc, events, out, stats, reports = drift_run(tmp_path / "after")
+    assert rc == 0, (failures(events), out[-3000:])
+    assert {name: (r["drifted"], r["changes"], r["packages_behind"]) for name, r in reports.items()} == \
+        {name: (False, [], []) for name in COMPUTES}
+    assert changed_hosts(stats) == {}, stats
+    print("packages behind before the upgrade: %s" % behind)
+
+
+def test_a_changed_nova_conf_shows_in_the_drift_report_of_that_node_only(host, tmp_path):
+    node = cmp(host, NODE)
+    node.check_output("sed -i 's/^reserved_host_memory_mb = 512$/reserved_host_memory_mb = 1024/' /etc/nova/nova.conf")
+    try:
+        assert "reserved_host_memory_mb = 1024" in node.check_output("cat /etc/nova/nova.conf")
+        rc, events, out, _stats, reports = drift_run(tmp_path)
+    finally:
+        node.check_output("sed -i 's/^reserved_host_memory_mb = 1024$/reserved_host_memory_mb = 512/' /etc/nova/nova.conf")
+    assert rc != 0
+    assert "drift on %s;" % NODE in out, out[-2000:]
+    assert {name: r["drifted"] for name, r in reports.items()} == {name: name == NODE for name in COMPUTES}
+    changes = {c["task"]: c for c in reports[NODE]["changes"]}
+    # the file, and the restart its change would notify
+    assert {(t, c["role"], c["handler"]) for t, c in changes.items()} == {
+        ("Write nova.conf", "tenrec.dataplane.nova_compute", False),
+        ("Restart nova-compute", "tenrec.dataplane.nova_compute", True)}, reports[NODE]["changes"]
+    diff = changes["Write nova.conf"]["diff"][0]
+    assert "reserved_host_memory_mb = 1024" in diff["before"] and "reserved_host_memory_mb = 512" in diff["after"]
+    assert "transport_url = ********" in diff["after"] and "password = ********" in diff["after"]
+    text = json.dumps(reports) + json.dumps(events) + out
+    assert test_site.PASSWORD not in text
+
+
+def test_a_firewall_rule_changed_by_hand_shows_in_the_drift_report_of_that_node_only(host, tmp_path):
+    node = cmp(host, NODE)
+    node.check_output("nft add chain inet tenrec_dataplane input '{ policy accept; }'")
+    try:
+        rc, _events, out, _stats, reports = drift_run(tmp_path)
+    finally:
+        node.check_output("nft -f /etc/nftables.d/tenrec-dataplane.nft")  # what the main job would load
+    assert rc != 0 and "drift on %s;" % NODE in out, out[-2000:]
+    assert {name: r["drifted"] for name, r in reports.items()} == {name: name == NODE for name in COMPUTES}
+    assert [(c["role"], c["task"]) for c in reports[NODE]["changes"]] == [
+        ("tenrec.dataplane.firewall", "Load the ruleset when it changed, is missing or was changed in the kernel (check mode)")]
+
+
+def reaches(node, ip, port):
+    """Whether ``node`` (a testinfra host) opens a TCP connection to ip:port within 3 s."""
+    return node.run("timeout 3 bash -c '</dev/tcp/%s/%s'", ip, str(port)).rc == 0
+
+
+def test_firewall_opens_libvirt_tls_to_computes_only_and_drops_other_ports(host):
+    first, other = cmp(host, FIRST), cmp(host, NODE)
+    for node in (first, other):
+        assert "policy drop" in node.check_output("nft list chain inet tenrec_dataplane input")
+    # libvirt's TLS socket: from the other compute, not from the controller (not a compute)
+    assert reaches(other, COMPUTES[FIRST], 16514)
+    assert not reaches(host, COMPUTES[FIRST], 16514)
+    # a service the firewall does not know: listening on every address, reached locally only
+    first.check_output("systemd-run --unit tenrec-fw-probe python3 -m http.server 7777 --bind 0.0.0.0")
+    try:
+        deadline = time.monotonic() + 10
+        while not reaches(first, "127.0.0.1", 7777) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert reaches(first, "127.0.0.1", 7777)
+        assert not reaches(other, COMPUTES[FIRST], 7777)
+        assert not reaches(host, COMPUTES[FIRST], 7777)
+    finally:
+        first.run("systemctl stop tenrec-fw-probe")
+    # SSH, the way Ansible reaches the node, stays open from anywhere
+    assert reaches(host, COMPUTES[FIRST], 22)
