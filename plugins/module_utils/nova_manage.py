@@ -18,6 +18,15 @@ import time
 
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import ControlPlaneError, ExecUnavailable, pod_exec
 
+# The module options that name the conductor (doc fragment tenrec.dataplane.nova_manage; namespace:
+# tenrec.dataplane.k8s_auth).
+CONDUCTOR_ARGS = dict(
+    namespace=dict(type="str", default="openstack"),
+    cell=dict(type="str", default="cell1"),
+    pod=dict(type="str", default=""),
+    container=dict(type="str", default=""),
+)
+
 LIST_HOSTS = ["nova-manage", "cell_v2", "list_hosts"]
 LIST_CELLS = ["nova-manage", "cell_v2", "list_cells"]
 

@@ -38,19 +38,8 @@ extends_documentation_fragment:
   - tenrec.dataplane.attributes.no_diff
   - kubernetes.core.k8s_auth_options
   - tenrec.dataplane.k8s_auth
+  - tenrec.dataplane.nova_manage
 options:
-  cell:
-    description: The cell (openstack-operator names its conductor C(nova-<cell>-conductor)).
-    type: str
-    default: cell1
-  pod:
-    description: Conductor Pod to exec into; empty means C(nova-<cell>-conductor-0).
-    type: str
-    default: ""
-  container:
-    description: Container in the Pod; empty means C(nova-<cell>-conductor).
-    type: str
-    default: ""
   hosts:
     description: Compute host names (nova's C(host)) that must end up mapped into the cell.
     type: list
@@ -107,7 +96,7 @@ import re
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import ControlPlaneError, auth_argument_spec, call_or_fail
-from ansible_collections.tenrec.dataplane.plugins.module_utils.nova_manage import NovaManage, parse_list_hosts  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.tenrec.dataplane.plugins.module_utils.nova_manage import CONDUCTOR_ARGS, NovaManage, parse_list_hosts  # noqa: F401 pylint: disable=unused-import
 
 DISCOVER = ["nova-manage", "cell_v2", "discover_hosts", "--by-service", "--verbose"]
 CREATED = re.compile(r"Creating host mapping for (?:service|compute host) '?([^'\s:]+)")
@@ -156,14 +145,11 @@ class Discoverer(NovaManage):
 def main():
     module = AnsibleK8SModule(
         argument_spec=auth_argument_spec(
-            namespace=dict(type="str", default="openstack"),
-            cell=dict(type="str", default="cell1"),
-            pod=dict(type="str", default=""),
-            container=dict(type="str", default=""),
             hosts=dict(type="list", elements="str", default=[]),
             timeout=dict(type="int", default=60),
             retries=dict(type="int"),
             delay=dict(type="int", default=5),
+            **CONDUCTOR_ARGS
         ),
         supports_check_mode=True,
     )

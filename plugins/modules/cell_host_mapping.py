@@ -29,19 +29,8 @@ extends_documentation_fragment:
   - tenrec.dataplane.attributes.no_diff
   - kubernetes.core.k8s_auth_options
   - tenrec.dataplane.k8s_auth
+  - tenrec.dataplane.nova_manage
 options:
-  cell:
-    description: The cell (openstack-operator names its conductor C(nova-<cell>-conductor)).
-    type: str
-    default: cell1
-  pod:
-    description: Conductor Pod to exec into; empty means C(nova-<cell>-conductor-0).
-    type: str
-    default: ""
-  container:
-    description: Container in the Pod; empty means C(nova-<cell>-conductor).
-    type: str
-    default: ""
   hosts:
     description: Compute host names (nova's C(host)) that must not be mapped into the cell.
     type: list
@@ -86,7 +75,7 @@ cell_hosts:
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.tenrec.dataplane.plugins.module_utils.k8s import auth_argument_spec, call_or_fail
-from ansible_collections.tenrec.dataplane.plugins.module_utils.nova_manage import NovaManage
+from ansible_collections.tenrec.dataplane.plugins.module_utils.nova_manage import CONDUCTOR_ARGS, NovaManage
 
 
 def remove(manage, hosts, check_mode):
@@ -104,14 +93,11 @@ def remove(manage, hosts, check_mode):
 def main():
     module = AnsibleK8SModule(
         argument_spec=auth_argument_spec(
-            namespace=dict(type="str", default="openstack"),
-            cell=dict(type="str", default="cell1"),
-            pod=dict(type="str", default=""),
-            container=dict(type="str", default=""),
             hosts=dict(type="list", elements="str", required=True),
             state=dict(type="str", default="absent", choices=["absent"]),
             timeout=dict(type="int", default=60),
             delay=dict(type="int", default=5),
+            **CONDUCTOR_ARGS
         ),
         supports_check_mode=True,
     )

@@ -112,15 +112,11 @@ moved:
 import time
 
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
+from ansible_collections.tenrec.dataplane.plugins.module_utils.compute import server_host, servers_on_host
 
 LIVE = ("ACTIVE", "PAUSED")
 COLD = ("SHUTOFF",)
 FAILED_MIGRATION = ("error", "failed")
-
-
-def server_host(server):
-    """nova's host of a server (``OS-EXT-SRV-ATTR:host``, admin only; ``compute_host`` in openstacksdk)."""
-    return getattr(server, "compute_host", None)
 
 
 def unmovable(servers):
@@ -141,11 +137,6 @@ class ComputeDrainModule(OpenStackModule):
         delay=dict(type="int", default=3),
     )
     module_kwargs = dict(supports_check_mode=True)
-
-    def servers_on_host(self):
-        host = self.params["host"]
-        return [s for s in self.conn.compute.servers(details=True, all_projects=True, compute_host=host)
-                if server_host(s) == host]
 
     def migration_failure(self, server):
         """The status of the newest migration record of ``server`` when it says error/failed, else None."""
@@ -199,7 +190,7 @@ class ComputeDrainModule(OpenStackModule):
                     destination=server_host(after), seconds=round(time.monotonic() - started, 1))
 
     def run(self):
-        servers = self.servers_on_host()
+        servers = servers_on_host(self.conn, self.params["host"])
         found = [dict(id=s.id, name=s.name, status=s.status) for s in servers]
         stuck = unmovable(servers)
         if stuck:

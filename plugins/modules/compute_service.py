@@ -79,6 +79,7 @@ resource_providers:
 import time
 
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
+from ansible_collections.tenrec.dataplane.plugins.module_utils.compute import named_like_host, servers_on_host
 
 
 def _view(service):
@@ -105,21 +106,20 @@ class ComputeServiceModule(OpenStackModule):
         """Names (list of str) of Placement resource providers among ``names`` (hypervisor names) or named like the host."""
         host = self.params["host"]
         return sorted(p.name for p in self.conn.placement.resource_providers()
-                      if p.name in names or p.name == host or (p.name or "").startswith(host + "."))
+                      if p.name in names or named_like_host(p.name, host))
 
     def hypervisor_names(self):
         """Names of the hypervisors named like the host (the list without details: the detailed one asks
         every compute over RPC for its uptime, and a stopped one makes it fail after a timeout)."""
         host = self.params["host"]
         return set(h.name for h in self.conn.compute.hypervisors(details=False)
-                   if h.name == host or (h.name or "").startswith(host + "."))
+                   if named_like_host(h.name, host))
 
     def absent(self, service):
         host = self.params["host"]
         names = self.hypervisor_names()
         if service is not None:
-            servers = [s for s in self.conn.compute.servers(details=True, all_projects=True, compute_host=host)
-                       if getattr(s, "compute_host", None) == host]
+            servers = servers_on_host(self.conn, host)
             if servers:
                 self.fail_json(msg="refusing to delete the nova-compute service of %s: servers are on it: %s; "
                                    "drain it first" % (host, ", ".join("%s (%s)" % (s.name, s.id) for s in servers)),

@@ -101,6 +101,7 @@ hosts:
 import time
 
 from ansible_collections.openstack.cloud.plugins.module_utils.openstack import OpenStackModule
+from ansible_collections.tenrec.dataplane.plugins.module_utils.compute import named_like_host
 
 
 def _pick(obj, **names):
@@ -130,8 +131,7 @@ class ComputeServiceInfoModule(OpenStackModule):
             hyp = None
             for candidate in hypervisors:
                 details = getattr(candidate, "service_details", None) or {}
-                if details.get("host") == host or candidate.name == host or \
-                        (candidate.name or "").startswith(host + "."):
+                if details.get("host") == host or named_like_host(candidate.name, host):
                     hyp = candidate
                     break
             rp = None
