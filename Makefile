@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ENV := . scripts/env.sh;
 SCENARIOS ?= default
 
-.PHONY: setup test sanity lint unit molecule lab lab-clean clean build bench lock
+.PHONY: setup test sanity lint unit molecule lab lab-clean clean build bench bench-api lock
 
 setup:
 	@scripts/setup.sh
@@ -35,7 +35,11 @@ lab-clean:
 build: setup
 	@$(ENV) ansible-galaxy collection build --force --output-path .cache/dist .
 
+## Figures, not a timed test: the data plane on a lab of 4 computes (created and destroyed), then the API.
 bench: setup
+	@$(ENV) python tests/bench/fleet.py
+
+bench-api: setup
 	@$(ENV) python tests/bench/bench.py
 
 lock:

@@ -41,6 +41,13 @@ options:
     description: Move the servers to this compute host; empty lets the scheduler choose.
     type: str
     default: ""
+  servers:
+    description:
+      - Move only these servers of O(host) (UUIDs); empty moves every server on it. A UUID that is not
+        on O(host) is left alone (already moved), so a re-run changes nothing.
+    type: list
+    elements: str
+    default: []
   block_migration:
     description:
       - Live migration's C(block_migration) - C(auto) lets nova copy local disks when the hosts do not
@@ -65,11 +72,19 @@ EXAMPLES = r"""
     host: compute-1
     timeout: 900
   register: drained
+
+- name: Move them back once compute-1 is enabled again
+  tenrec.dataplane.compute_drain:
+    cloud: overcloud
+    host: "{{ item.destination }}"
+    target_host: compute-1
+    servers: ["{{ item.id }}"]
+  loop: "{{ drained.moved }}"
 """
 
 RETURN = r"""
 servers:
-  description: The servers found on O(host) when the module started.
+  description: The servers found on O(host) when the module started (only those of O(servers) when given).
   returned: always
   type: list
   elements: dict
@@ -132,6 +147,7 @@ class ComputeDrainModule(OpenStackModule):
     argument_spec = dict(
         host=dict(type="str", required=True),
         target_host=dict(type="str", default=""),
+        servers=dict(type="list", elements="str", default=[]),
         block_migration=dict(type="str", default="auto", choices=["auto", "true", "false"]),
         timeout=dict(type="int", default=600),
         delay=dict(type="int", default=3),
@@ -191,6 +207,8 @@ class ComputeDrainModule(OpenStackModule):
 
     def run(self):
         servers = servers_on_host(self.conn, self.params["host"])
+        if self.params["servers"]:
+            servers = [s for s in servers if s.id in self.params["servers"]]
         found = [dict(id=s.id, name=s.name, status=s.status) for s in servers]
         stuck = unmovable(servers)
         if stuck:

@@ -258,7 +258,8 @@ def run(module):
     doomed = present - set(body["spec"]["nodes"]) if p["prune"] else present & set(p.get("absent_nodes") or [])
     if doomed:
         for hostname in sorted(doomed):
-            current = prune_node(applier, p, hostname, current, module.check_mode, force)
+            current = prune_node(applier, p, hostname, current, module.check_mode, force,
+                                 why="prune" if p["prune"] else "absent_nodes")
             nodes.pop(hostname, None)
             removed.append(hostname)
     if module.check_mode:  # dry runs do not add up: what they would store, put together
@@ -283,25 +284,27 @@ def holders(obj, hostname, own=()):
     return out
 
 
-def prune_node(applier, p, hostname, current, check_mode, force):
+def prune_node(applier, p, hostname, current, check_mode, force, why="prune"):
     """Give up ``hostname``'s fields under its own manager; return the NodeSet after (dict).
 
     The whole NodeSet's manager gave the node up already (this run does not list it). Raises
     ControlPlaneError naming the other managers that hold the node, before any request (in check
     mode too: that is what a dry run of the release would find). ``force`` does not take over
-    their fields: a prune removes only what this collection registered."""
+    their fields: a prune removes only what this collection registered. ``why`` (``prune`` or
+    ``absent_nodes``, the option that asked for the removal) starts each error message."""
     mine = "%s/%s" % (p["field_manager"], hostname)
     others = holders(current, hostname, own=(p["field_manager"], mine))
     if others:
-        raise ControlPlaneError("prune: node %s of NodeSet %s is also held by other field managers: %s; "
-                                "remove it there, or leave prune false" % (hostname, p["name"], ", ".join(others)))
+        raise ControlPlaneError("%s: node %s of NodeSet %s is also held by other field managers: %s; remove it "
+                                "there, or leave %s" % (why, hostname, p["name"], ", ".join(others),
+                                                        "prune false" if why == "prune" else "it out of absent_nodes"))
     if check_mode:  # a dry run would still see the whole's manager holding it (its apply was a dry run)
         return current
     _changed, _old, after = applier.apply({"metadata": {"name": p["name"]}}, p["namespace"], False, force,
                                           field_manager=mine, before=current)
     if hostname in (after["spec"].get("nodes") or {}):
-        raise ControlPlaneError("prune: node %s stays in NodeSet %s after its manager %s gave it up; held by: %s"
-                                % (hostname, p["name"], mine, ", ".join(holders(after, hostname)) or "unknown"))
+        raise ControlPlaneError("%s: node %s stays in NodeSet %s after its manager %s gave it up; held by: %s"
+                                % (why, hostname, p["name"], mine, ", ".join(holders(after, hostname)) or "unknown"))
     return after
 
 
