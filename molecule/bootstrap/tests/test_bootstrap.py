@@ -36,8 +36,9 @@ def converge(*args):
     """converge.yml again on the scenario's inventory, as molecule runs it; returns (rc, output)."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     run = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-                          os.path.join(here, "converge.yml"), *args], capture_output=True, text=True, check=False)
-    return run.returncode, run.stdout + run.stderr
+                          os.path.join(here, "converge.yml"), *args], capture_output=True, text=True, check=False,
+                         env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1"))
+    return run.returncode, re.sub(r"\x1b\[[0-9;]*m", "", run.stdout + run.stderr)  # molecule forces colour
 
 
 def recap_changed(out):
