@@ -321,7 +321,8 @@ def test_drift_report_of_the_converged_fleet_says_no_drift(host, tmp_path):
         if names:
             cmp(host, name).check_output("DEBIAN_FRONTEND=noninteractive apt-get install -y --only-upgrade %s"
                                          % " ".join(names))
-    rc, events, out, stats, reports = drift_run(tmp_path / "after")
+    if any(behind.values()):  # else the run above is already the converged fleet's
+        rc, events, out, stats, reports = drift_run(tmp_path / "after")
     assert rc == 0, (failures(events), out[-3000:])
     assert {name: (r["drifted"], r["changes"], r["packages_behind"]) for name, r in reports.items()} == \
         {name: (False, [], []) for name in COMPUTES}
