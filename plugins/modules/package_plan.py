@@ -86,8 +86,13 @@ behind:
     available:
       description: The version an update installs.
       type: str
+upgrade:
+  description: The installed packages to update - with O(state=latest) the names in RV(behind), else none.
+  returned: always
+  type: list
+  elements: str
 packages:
-  description: What to hand to the package manager - RV(missing), plus with O(state=latest) the names in RV(behind).
+  description: What to hand to the package manager - RV(missing) then RV(upgrade) (C(update) would read as the dict method in Jinja).
   returned: always
   type: list
   elements: str
@@ -153,8 +158,8 @@ def plan(names, state, installed, upgrades):
         if name in installed and name in upgrades:
             available = upgrades[name][1] if isinstance(upgrades[name], tuple) else upgrades[name]
             behind.append(dict(name=name, installed=installed[name], available=available))
-    packages = missing + ([b["name"] for b in behind] if state == "latest" else [])
-    return dict(installed=installed, missing=missing, behind=behind, packages=packages)
+    upgrade = [b["name"] for b in behind] if state == "latest" else []
+    return dict(installed=installed, missing=missing, behind=behind, upgrade=upgrade, packages=missing + upgrade)
 
 
 def run(module, argv, ok=(0,)):

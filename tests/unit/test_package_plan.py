@@ -49,7 +49,7 @@ def test_plan_present_installs_only_what_is_missing_and_still_reports_what_is_be
     upgrades = package_plan.parse_apt_simulate(APT_SIMULATE)
     result = package_plan.plan(["ca-certificates", "haproxy", "openssl"], "present", installed, upgrades)
     assert result["missing"] == ["haproxy"]
-    assert result["packages"] == ["haproxy"]
+    assert result["packages"] == ["haproxy"] and result["upgrade"] == []
     assert [b["name"] for b in result["behind"]] == ["ca-certificates", "openssl"]
     assert result["behind"][0] == {"name": "ca-certificates", "installed": "20230311+deb12u1",
                                    "available": "20250419~deb12u2"}
@@ -59,13 +59,14 @@ def test_plan_latest_adds_the_packages_behind_but_not_their_dependencies():
     installed = package_plan.parse_dpkg_query(DPKG_QUERY)
     upgrades = package_plan.parse_apt_simulate(APT_SIMULATE)
     result = package_plan.plan(["ca-certificates", "haproxy", "openssl"], "latest", installed, upgrades)
-    assert result["packages"] == ["haproxy", "ca-certificates", "openssl"]  # libssl3 comes with openssl
+    assert result["upgrade"] == ["ca-certificates", "openssl"]  # libssl3 comes with openssl
+    assert result["packages"] == ["haproxy", "ca-certificates", "openssl"]
 
 
 def test_plan_of_a_converged_node_is_empty():
     installed = {"ca-certificates": "20250419~deb12u2"}
     assert package_plan.plan(["ca-certificates"], "latest", installed, {}) == {
-        "installed": installed, "missing": [], "behind": [], "packages": []}
+        "installed": installed, "missing": [], "behind": [], "upgrade": [], "packages": []}
 
 
 def test_rpm_and_dnf_outputs():
@@ -77,4 +78,5 @@ def test_rpm_and_dnf_outputs():
     assert result["missing"] == ["openstack-nova-compute"]
     assert result["behind"] == [{"name": "openvswitch3.3", "installed": "0:3.3.0-49.el9fdp",
                                  "available": "3.3.0-62.el9fdp"}]
+    assert result["upgrade"] == ["openvswitch3.3"]
     assert result["packages"] == ["openstack-nova-compute", "openvswitch3.3"]
